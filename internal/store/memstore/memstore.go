@@ -1,0 +1,222 @@
+// Package memstore is the in-memory store.Store: the embedded default for
+// local runs and tests. It holds copies, never shared pointers, so callers
+// cannot change stored state by accident, and it passes the same contract
+// suite (storetest) as the Firestore store.
+package memstore
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	"example.com/gmailoauth/internal/store"
+)
+
+// Store is an in-memory store.Store. The zero value is not usable; call New.
+type Store struct {
+	mu        sync.Mutex
+	creds     map[string]*store.Credential
+	states    map[string]*store.AuthState
+	mailboxes map[string]*store.Mailbox
+	messages  map[string]map[string]*store.MessageMeta
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{
+		creds:     map[string]*store.Credential{},
+		states:    map[string]*store.AuthState{},
+		mailboxes: map[string]*store.Mailbox{},
+		messages:  map[string]map[string]*store.MessageMeta{},
+	}
+}
+
+// GetCredential implements store.Store.
+func (s *Store) GetCredential(ctx context.Context, userID string) (*store.Credential, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.creds[userID]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	return c.Clone(), nil
+}
+
+// UpdateCredential implements store.Store. The whole update runs under the
+// store's lock, which is this implementation's transaction.
+func (s *Store) UpdateCredential(ctx context.Context, userID string, fn store.UpdateFunc) (*store.Credential, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.creds[userID]
+	next, err := fn(cur.Clone())
+	if err != nil {
+		return nil, err
+	}
+	if next == nil {
+		return cur.Clone(), nil
+	}
+	next = next.Clone()
+	next.UserID = userID
+	s.creds[userID] = next
+	return next.Clone(), nil
+}
+
+// DeleteCredential implements store.Store.
+func (s *Store) DeleteCredential(ctx context.Context, userID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.creds, userID)
+	return nil
+}
+
+// ListCredentials implements store.Store.
+func (s *Store) ListCredentials(ctx context.Context, status, after string, limit int) ([]*store.Credential, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, 0, len(s.creds))
+	for id, c := range s.creds {
+		if id > after && (status == "" || c.Status == status) {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	if limit > 0 && len(ids) > limit {
+		ids = ids[:limit]
+	}
+	out := make([]*store.Credential, len(ids))
+	for i, id := range ids {
+		out[i] = s.creds[id].Clone()
+	}
+	return out, nil
+}
+
+// PutState implements store.Store.
+func (s *Store) PutState(ctx context.Context, key string, st *store.AuthState) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := *st
+	c.Scopes = append([]string(nil), st.Scopes...)
+	s.states[key] = &c
+	return nil
+}
+
+// ConsumeState implements store.Store.
+func (s *Store) ConsumeState(ctx context.Context, key string, now time.Time) (*store.AuthState, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.states[key]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	delete(s.states, key)
+	if !now.Before(st.ExpiresAt) {
+		return nil, store.ErrStateExpired
+	}
+	return st, nil
+}
+
+// GetMailbox implements store.Store.
+func (s *Store) GetMailbox(ctx context.Context, userID string) (*store.Mailbox, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	mb, ok := s.mailboxes[userID]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	c := *mb
+	return &c, nil
+}
+
+// SaveSync implements store.Store.
+func (s *Store) SaveSync(ctx context.Context, userID string, mb *store.Mailbox, upserts []*store.MessageMeta, deletes []string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	msgs := s.messages[userID]
+	if msgs == nil {
+		msgs = map[string]*store.MessageMeta{}
+		s.messages[userID] = msgs
+	}
+	for _, m := range upserts {
+		c := *m
+		c.LabelIDs = append([]string(nil), m.LabelIDs...)
+		msgs[m.ID] = &c
+	}
+	for _, id := range deletes {
+		delete(msgs, id)
+	}
+	if mb != nil {
+		c := *mb
+		c.UserID = userID
+		s.mailboxes[userID] = &c
+	}
+	return nil
+}
+
+// ListMailboxMessages implements store.Store.
+func (s *Store) ListMailboxMessages(ctx context.Context, userID, after string, limit int) ([]*store.MessageMeta, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, 0, len(s.messages[userID]))
+	for id := range s.messages[userID] {
+		if id > after {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	if limit > 0 && len(ids) > limit {
+		ids = ids[:limit]
+	}
+	out := make([]*store.MessageMeta, len(ids))
+	for i, id := range ids {
+		c := *s.messages[userID][id]
+		c.ID = id
+		c.LabelIDs = append([]string(nil), c.LabelIDs...)
+		out[i] = &c
+	}
+	return out, nil
+}
+
+// DeleteMailbox implements store.Store.
+func (s *Store) DeleteMailbox(ctx context.Context, userID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.mailboxes, userID)
+	delete(s.messages, userID)
+	return nil
+}
+
+// Close implements store.Store; it does nothing.
+func (s *Store) Close() error { return nil }

@@ -1,0 +1,166 @@
+// Package store defines where the functions keep their state: users' grants
+// (credentials), pending authorizations (states) and synced mailboxes. Two
+// implementations exist: memstore, the embedded default for local runs, and
+// fsstore, Cloud Firestore in Native mode. Both pass the contract suite in
+// storetest, so the embedded default cannot drift from production.
+//
+// The store never sees a token in clear: refresh and access tokens arrive
+// sealed (see Sealed) and leave sealed.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors returned by every Store implementation. Callers compare with errors.Is.
+var (
+	// ErrNotFound means the document does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrStateExpired means an authorization state existed but had expired. It
+	// has been deleted all the same: a state is single use whatever happens.
+	ErrStateExpired = errors.New("store: state expired")
+	// ErrUnavailable wraps failures of the backing service (timeouts, network,
+	// aborted transactions after retries), so handlers can answer 503.
+	ErrUnavailable = errors.New("store: unavailable")
+)
+
+// Credential status values.
+const (
+	StatusActive  = "active"
+	StatusRevoked = "revoked"
+)
+
+// Sealed is a ciphertext produced by the keyset package: AES-256-GCM with the
+// user id as associated data. KeyID names the key that sealed it, so old keys
+// keep opening old documents after a rotation.
+type Sealed struct {
+	KeyID      string `firestore:"key_id"`
+	Ciphertext []byte `firestore:"ciphertext"`
+}
+
+// IsZero reports whether s holds no ciphertext.
+func (s Sealed) IsZero() bool { return len(s.Ciphertext) == 0 }
+
+// Credential is one user's grant, stored at credentials/{UserID}. UserID is
+// the ID token's "sub": emails change, "sub" does not.
+type Credential struct {
+	UserID            string    `firestore:"-"`
+	Email             string    `firestore:"email"`
+	RefreshToken      Sealed    `firestore:"refresh_token"`
+	AccessToken       Sealed    `firestore:"access_token"`
+	AccessTokenExpiry time.Time `firestore:"access_token_expiry"`
+	Scopes            []string  `firestore:"scopes"`
+	Status            string    `firestore:"status"`
+	CreatedAt         time.Time `firestore:"created_at"`
+	UpdatedAt         time.Time `firestore:"updated_at"`
+	LastRefreshAt     time.Time `firestore:"last_refresh_at"`
+	RevokedAt         time.Time `firestore:"revoked_at"`
+	RevokedReason     string    `firestore:"revoked_reason"`
+	// RefreshLeaseOwner and RefreshLeaseUntil implement single-flight refresh
+	// across instances: whoever holds an unexpired lease is the only caller of
+	// the token endpoint for this user.
+	RefreshLeaseOwner string    `firestore:"refresh_lease_owner"`
+	RefreshLeaseUntil time.Time `firestore:"refresh_lease_until"`
+}
+
+// Clone returns a deep copy of c.
+func (c *Credential) Clone() *Credential {
+	if c == nil {
+		return nil
+	}
+	d := *c
+	d.Scopes = append([]string(nil), c.Scopes...)
+	d.RefreshToken.Ciphertext = append([]byte(nil), c.RefreshToken.Ciphertext...)
+	d.AccessToken.Ciphertext = append([]byte(nil), c.AccessToken.Ciphertext...)
+	return &d
+}
+
+// AuthState is a pending authorization, stored at oauth_states/{sha256(state)}
+// between Authorize and OAuthCallback. It is single use and expires.
+type AuthState struct {
+	Verifier    string    `firestore:"verifier"`     // PKCE code_verifier
+	Nonce       string    `firestore:"nonce"`        // OIDC nonce, checked in the ID token
+	ReturnTo    string    `firestore:"return_to"`    // where the browser goes afterwards ("" = JSON answer)
+	ClientState string    `firestore:"client_state"` // the frontend's own state, echoed back untouched
+	LoginHint   string    `firestore:"login_hint"`
+	Scopes      []string  `firestore:"scopes"`
+	CreatedAt   time.Time `firestore:"created_at"`
+	ExpiresAt   time.Time `firestore:"expires_at"` // also the Firestore TTL field
+}
+
+// Mailbox is the sync checkpoint of one user, stored at mailboxes/{UserID}.
+type Mailbox struct {
+	UserID      string    `firestore:"-"`
+	HistoryID   uint64    `firestore:"history_id"`
+	LastSyncAt  time.Time `firestore:"last_sync_at"`
+	LastError   string    `firestore:"last_error"`
+	LastErrorAt time.Time `firestore:"last_error_at"`
+	// FullSyncPageToken is set while a first (full) sync is part-way through,
+	// so the next run resumes the listing instead of starting again.
+	FullSyncPageToken string `firestore:"full_sync_page_token"`
+	// PendingHistoryID is the mailbox historyId recorded when a full sync
+	// started; it becomes HistoryID when the listing completes.
+	PendingHistoryID uint64 `firestore:"pending_history_id"`
+	MessageCount     int    `firestore:"message_count"`
+}
+
+// MessageMeta is the synced metadata of one message, stored at
+// mailboxes/{UserID}/messages/{ID}.
+type MessageMeta struct {
+	ID           string   `firestore:"-"`
+	ThreadID     string   `firestore:"thread_id"`
+	Subject      string   `firestore:"subject"`
+	From         string   `firestore:"from"`
+	Date         string   `firestore:"date"`
+	Snippet      string   `firestore:"snippet"`
+	LabelIDs     []string `firestore:"label_ids"`
+	InternalDate int64    `firestore:"internal_date"`
+	HistoryID    uint64   `firestore:"history_id"`
+}
+
+// UpdateFunc receives the current credential (a copy, or nil when none is
+// stored) and returns the credential to write, or nil to write nothing. It may
+// run more than once (transactions retry), so it must not have side effects.
+type UpdateFunc func(cur *Credential) (*Credential, error)
+
+// Store is everything the functions persist. Implementations are safe for
+// concurrent use.
+type Store interface {
+	// GetCredential returns the credential of userID, or ErrNotFound.
+	GetCredential(ctx context.Context, userID string) (*Credential, error)
+	// UpdateCredential runs fn in a transaction over credentials/{userID} and
+	// returns what is stored afterwards (nil when nothing is). An error from fn
+	// aborts the transaction and is returned unchanged.
+	UpdateCredential(ctx context.Context, userID string, fn UpdateFunc) (*Credential, error)
+	// DeleteCredential deletes the credential; deleting a missing one is not an error.
+	DeleteCredential(ctx context.Context, userID string) error
+	// ListCredentials returns up to limit credentials with the given status
+	// (all when status is ""), ordered by UserID, starting after the UserID
+	// `after` ("" = from the start). It is the sweep's cursor.
+	ListCredentials(ctx context.Context, status, after string, limit int) ([]*Credential, error)
+
+	// PutState stores a pending authorization under key (sha256 of the state).
+	PutState(ctx context.Context, key string, st *AuthState) error
+	// ConsumeState atomically reads and deletes the state under key. It returns
+	// ErrNotFound when there is none (unknown or already used) and
+	// ErrStateExpired when it had expired at now. Of two concurrent calls for
+	// one key, exactly one succeeds.
+	ConsumeState(ctx context.Context, key string, now time.Time) (*AuthState, error)
+
+	// GetMailbox returns the sync checkpoint of userID, or ErrNotFound.
+	GetMailbox(ctx context.Context, userID string) (*Mailbox, error)
+	// SaveSync writes upserted messages, deletes removed ones, then writes the
+	// checkpoint mb. Writes are idempotent, so a sync interrupted part-way can
+	// simply run again from the previous checkpoint.
+	SaveSync(ctx context.Context, userID string, mb *Mailbox, upserts []*MessageMeta, deletes []string) error
+	// ListMailboxMessages returns up to limit synced messages of userID ordered
+	// by ID, starting after the ID `after`.
+	ListMailboxMessages(ctx context.Context, userID, after string, limit int) ([]*MessageMeta, error)
+	// DeleteMailbox deletes the checkpoint and every synced message of userID.
+	DeleteMailbox(ctx context.Context, userID string) error
+
+	// Close releases the store's connections.
+	Close() error
+}
