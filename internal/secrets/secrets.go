@@ -1,6 +1,11 @@
 // Package secrets reads the two secrets the functions need — the OAuth client
 // JSON and the app keyset — from a local file or from Secret Manager, once per
 // instance, and never logs or returns their values in errors.
+//
+// FileSource and SecretManagerSource implement Source. Both return *Error,
+// whose Kind (NotFound, PermissionDenied, Unavailable, Invalid, Other) callers
+// inspect with errors.As. ParseClientJSON and LoadClientConfig turn Google's
+// OAuth client JSON (the "web" shape) into a ClientConfig.
 package secrets
 
 import "context"
