@@ -1,0 +1,245 @@
+package oauthflow
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"example.com/gmailoauth/internal/store"
+)
+
+// AccessToken returns a valid access token for userID, refreshing it when it
+// expires within the skew. Refreshes are single-flight: within an instance
+// through a singleflight group, across instances through a short lease taken
+// in a store transaction (the lease holder alone calls the token endpoint;
+// the others wait and re-read its result). A *ReauthError means the user must
+// consent again; an error for which IsTemporary holds is worth a retry.
+func (f *Flow) AccessToken(ctx context.Context, userID string) (string, error) {
+	c, err := f.Store.GetCredential(ctx, userID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return "", &ReauthError{UserID: userID, Reason: "no grant is stored for this user"}
+		}
+		return "", err
+	}
+	if c.Status != store.StatusActive {
+		return "", &ReauthError{UserID: userID, Email: c.Email, Reason: "the grant was revoked (" + c.RevokedReason + ")"}
+	}
+	if f.fresh(c) {
+		return f.open(userID, FieldAccessToken, c.AccessToken)
+	}
+	// One refresh per user per instance; it outlives a caller that gives up.
+	ch := f.refreshes.DoChan(userID, func() (any, error) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), defaultRefreshLimit)
+		defer cancel()
+		return f.refresh(rctx, userID)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return "", r.Err
+		}
+		return r.Val.(string), nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// fresh reports whether c's access token is valid beyond the skew.
+func (f *Flow) fresh(c *store.Credential) bool {
+	return !c.AccessToken.IsZero() && f.Now().Add(f.expirySkew()).Before(c.AccessTokenExpiry)
+}
+
+func (f *Flow) refresh(ctx context.Context, userID string) (string, error) {
+	owner := f.InstanceID + "/" + randomToken(8)
+	wait := 25 * time.Millisecond
+	for {
+		var acquired bool
+		c, err := f.Store.UpdateCredential(ctx, userID, func(cur *store.Credential) (*store.Credential, error) {
+			acquired = false
+			now := f.Now()
+			switch {
+			case cur == nil:
+				return nil, store.ErrNotFound
+			case cur.Status != store.StatusActive, f.fresh(cur):
+				return nil, nil
+			case cur.RefreshLeaseOwner != "" && now.Before(cur.RefreshLeaseUntil):
+				return nil, nil // someone else is refreshing
+			}
+			cur.RefreshLeaseOwner = owner
+			cur.RefreshLeaseUntil = now.Add(f.leaseTTL())
+			acquired = true
+			return cur, nil
+		})
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return "", &ReauthError{UserID: userID, Reason: "no grant is stored for this user"}
+		case err != nil:
+			return "", err
+		case c.Status != store.StatusActive:
+			return "", &ReauthError{UserID: userID, Email: c.Email, Reason: "the grant was revoked (" + c.RevokedReason + ")"}
+		case f.fresh(c):
+			return f.open(userID, FieldAccessToken, c.AccessToken)
+		case acquired:
+			return f.refreshAsOwner(ctx, c, owner)
+		}
+		// Another instance holds the lease: wait for its result.
+		t := time.NewTimer(wait + time.Duration(rand.Int64N(int64(wait))))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return "", unavailable("waiting for another instance's token refresh", ctx.Err())
+		case <-t.C:
+		}
+		wait = min(wait*2, 400*time.Millisecond)
+	}
+}
+
+// refreshAsOwner calls the token endpoint while holding the lease and writes
+// the result back. A refresh response without a refresh token keeps the
+// stored one; invalid_grant marks the grant revoked.
+func (f *Flow) refreshAsOwner(ctx context.Context, c *store.Credential, owner string) (string, error) {
+	userID := c.UserID
+	rt, err := f.open(userID, FieldRefreshToken, c.RefreshToken)
+	if err != nil {
+		f.releaseLease(ctx, userID, owner)
+		return "", err
+	}
+	src := f.OAuth.TokenSource(f.clientCtx(ctx), &oauth2.Token{RefreshToken: rt})
+	tok, err := src.Token()
+	if err != nil {
+		if isInvalidGrant(err) {
+			if merr := f.MarkRevoked(ctx, userID, "invalid_grant: the refresh token was revoked or expired"); merr != nil {
+				return "", merr
+			}
+			return "", &ReauthError{UserID: userID, Email: c.Email, Reason: "the refresh token was revoked or expired"}
+		}
+		f.releaseLease(ctx, userID, owner)
+		f.logger().WarnContext(ctx, "token refresh failed", slog.String("user_id", userID), slog.String("error", describe(err)))
+		return "", upstream("token refresh", err)
+	}
+	access, err := f.sealFor(userID, FieldAccessToken, tok.AccessToken)
+	if err != nil {
+		return "", err
+	}
+	var newRefresh store.Sealed
+	if tok.RefreshToken != "" && (tok.RefreshToken != rt || f.Keys().NeedsReseal(c.RefreshToken)) {
+		if newRefresh, err = f.sealFor(userID, FieldRefreshToken, tok.RefreshToken); err != nil {
+			return "", err
+		}
+	}
+	now := f.Now()
+	stored, err := f.Store.UpdateCredential(ctx, userID, func(cur *store.Credential) (*store.Credential, error) {
+		if cur == nil {
+			return nil, store.ErrNotFound // disconnected meanwhile: write nothing back
+		}
+		if cur.Status != store.StatusActive {
+			return nil, nil // revoked meanwhile: keep it revoked
+		}
+		cur.AccessToken = access
+		cur.AccessTokenExpiry = f.expiryOf(tok)
+		if !newRefresh.IsZero() {
+			cur.RefreshToken = newRefresh
+		}
+		cur.LastRefreshAt = now
+		cur.UpdatedAt = now
+		if cur.RefreshLeaseOwner == owner {
+			cur.RefreshLeaseOwner, cur.RefreshLeaseUntil = "", time.Time{}
+		}
+		return cur, nil
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return "", &ReauthError{UserID: userID, Reason: "the user disconnected"}
+	case err != nil:
+		return "", err
+	case stored.Status != store.StatusActive:
+		return "", &ReauthError{UserID: userID, Email: stored.Email, Reason: "the grant was revoked (" + stored.RevokedReason + ")"}
+	}
+	return tok.AccessToken, nil
+}
+
+func (f *Flow) releaseLease(ctx context.Context, userID, owner string) {
+	_, _ = f.Store.UpdateCredential(ctx, userID, func(cur *store.Credential) (*store.Credential, error) {
+		if cur == nil || cur.RefreshLeaseOwner != owner {
+			return nil, nil
+		}
+		cur.RefreshLeaseOwner, cur.RefreshLeaseUntil = "", time.Time{}
+		return cur, nil
+	})
+}
+
+// MarkRevoked marks userID's grant revoked with a reason, keeping the
+// document (and dropping the access token), so support can see what
+// happened and when. Marking a missing or already revoked grant is a no-op.
+func (f *Flow) MarkRevoked(ctx context.Context, userID, reason string) error {
+	now := f.Now()
+	_, err := f.Store.UpdateCredential(ctx, userID, func(cur *store.Credential) (*store.Credential, error) {
+		if cur == nil || cur.Status == store.StatusRevoked {
+			return nil, nil
+		}
+		cur.Status = store.StatusRevoked
+		cur.RevokedAt = now
+		cur.RevokedReason = reason
+		cur.UpdatedAt = now
+		cur.AccessToken = store.Sealed{}
+		cur.AccessTokenExpiry = time.Time{}
+		cur.RefreshLeaseOwner, cur.RefreshLeaseUntil = "", time.Time{}
+		return cur, nil
+	})
+	if err == nil {
+		f.logger().WarnContext(ctx, "grant marked revoked", slog.String("user_id", userID), slog.String("reason", reason))
+	}
+	return err
+}
+
+// ExpireAccessToken forgets the stored access token's validity so the next
+// AccessToken refreshes it (used when Gmail answers 401 to a token that
+// should still be valid).
+func (f *Flow) ExpireAccessToken(ctx context.Context, userID string) error {
+	_, err := f.Store.UpdateCredential(ctx, userID, func(cur *store.Credential) (*store.Credential, error) {
+		if cur == nil || cur.AccessTokenExpiry.IsZero() {
+			return nil, nil
+		}
+		cur.AccessTokenExpiry = time.Time{}
+		return cur, nil
+	})
+	return err
+}
+
+// Reseal re-encrypts userID's tokens with the primary key when they were
+// sealed with an older one (after a key rotation). It reports whether it
+// wrote anything.
+func (f *Flow) Reseal(ctx context.Context, userID string) (bool, error) {
+	ks := f.Keys()
+	wrote := false
+	_, err := f.Store.UpdateCredential(ctx, userID, func(cur *store.Credential) (*store.Credential, error) {
+		wrote = false
+		if cur == nil || (!ks.NeedsReseal(cur.RefreshToken) && !ks.NeedsReseal(cur.AccessToken)) {
+			return nil, nil
+		}
+		for _, fld := range []struct {
+			name string
+			s    *store.Sealed
+		}{{FieldRefreshToken, &cur.RefreshToken}, {FieldAccessToken, &cur.AccessToken}} {
+			if !ks.NeedsReseal(*fld.s) {
+				continue
+			}
+			pt, err := ks.Open(*fld.s, userID, fld.name)
+			if err != nil {
+				return nil, err
+			}
+			if *fld.s, err = ks.Seal(pt, userID, fld.name); err != nil {
+				return nil, err
+			}
+		}
+		cur.UpdatedAt = f.Now()
+		wrote = true
+		return cur, nil
+	})
+	return wrote, err
+}
