@@ -42,9 +42,13 @@ var (
 
 // EmulatorHost returns the emulator's host:port. Without FIRESTORE_EMULATOR_HOST
 // it fails t when CI is true and skips t otherwise; when the emulator does not
-// answer, it fails t.
+// answer, it fails t. Under -short (`make test-short`: the tests that need no
+// emulator) it always skips.
 func EmulatorHost(t testing.TB) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the Firestore emulator; skipped under -short")
+	}
 	host := os.Getenv(EnvHost)
 	if host == "" {
 		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
