@@ -218,6 +218,7 @@ func (a *App) build(ctx context.Context) (*Deps, error) {
 		Issuer:         cfg.Issuer,
 		HTTPClient:     hc,
 		Keys:           d.Keys,
+		ReloadKeys:     d.ReloadKeys,
 		Sessions:       &session.Manager{Keys: d.Keys, TTL: cfg.SessionTTL, Now: a.opts.Now},
 		AllowedOrigins: cfg.AllowedReturnOrigins,
 		Now:            a.opts.Now,

@@ -58,8 +58,12 @@ type Flow struct {
 	// HTTPClient makes every outbound call to the provider; it must have a timeout.
 	HTTPClient *http.Client
 	// Keys returns the current app keyset.
-	Keys     func() *keyset.Keyset
-	Sessions *session.Manager
+	Keys func() *keyset.Keyset
+	// ReloadKeys, when set, reads the keyset secret again; it is called once
+	// when a ciphertext names a key id the current keyset lacks (a rotation
+	// made by another instance).
+	ReloadKeys func(ctx context.Context) error
+	Sessions   *session.Manager
 	// AllowedOrigins are the normalised origins return_to may point at.
 	AllowedOrigins []string
 	Now            func() time.Time
@@ -257,8 +261,13 @@ func (f *Flow) sealFor(userID, field, plaintext string) (store.Sealed, error) {
 	return f.Keys().Seal([]byte(plaintext), userID, field)
 }
 
-func (f *Flow) open(userID, field string, s store.Sealed) (string, error) {
+func (f *Flow) open(ctx context.Context, userID, field string, s store.Sealed) (string, error) {
 	pt, err := f.Keys().Open(s, userID, field)
+	if errors.Is(err, keyset.ErrUnknownKey) && f.ReloadKeys != nil {
+		if rerr := f.ReloadKeys(ctx); rerr == nil {
+			pt, err = f.Keys().Open(s, userID, field)
+		}
+	}
 	if err != nil {
 		return "", fmt.Errorf("open %s of user: %w", field, err)
 	}

@@ -28,7 +28,7 @@ func (f *Flow) Revoke(ctx context.Context, userID string) error {
 		return storeError(err)
 	}
 	if c.Status == store.StatusActive && !c.RefreshToken.IsZero() {
-		rt, err := f.open(userID, FieldRefreshToken, c.RefreshToken)
+		rt, err := f.open(ctx, userID, FieldRefreshToken, c.RefreshToken)
 		if err != nil {
 			return err
 		}

@@ -30,7 +30,7 @@ func (f *Flow) AccessToken(ctx context.Context, userID string) (string, error) {
 		return "", &ReauthError{UserID: userID, Email: c.Email, Reason: "the grant was revoked (" + c.RevokedReason + ")"}
 	}
 	if f.fresh(c) {
-		return f.open(userID, FieldAccessToken, c.AccessToken)
+		return f.open(ctx, userID, FieldAccessToken, c.AccessToken)
 	}
 	// One refresh per user per instance; it outlives a caller that gives up.
 	ch := f.refreshes.DoChan(userID, func() (any, error) {
@@ -83,7 +83,7 @@ func (f *Flow) refresh(ctx context.Context, userID string) (string, error) {
 		case c.Status != store.StatusActive:
 			return "", &ReauthError{UserID: userID, Email: c.Email, Reason: "the grant was revoked (" + c.RevokedReason + ")"}
 		case f.fresh(c):
-			return f.open(userID, FieldAccessToken, c.AccessToken)
+			return f.open(ctx, userID, FieldAccessToken, c.AccessToken)
 		case acquired:
 			return f.refreshAsOwner(ctx, c, owner)
 		}
@@ -104,7 +104,7 @@ func (f *Flow) refresh(ctx context.Context, userID string) (string, error) {
 // stored one; invalid_grant marks the grant revoked.
 func (f *Flow) refreshAsOwner(ctx context.Context, c *store.Credential, owner string) (string, error) {
 	userID := c.UserID
-	rt, err := f.open(userID, FieldRefreshToken, c.RefreshToken)
+	rt, err := f.open(ctx, userID, FieldRefreshToken, c.RefreshToken)
 	if err != nil {
 		f.releaseLease(ctx, userID, owner)
 		return "", err

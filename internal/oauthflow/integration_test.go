@@ -1,0 +1,237 @@
+package oauthflow_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"example.com/gmailoauth/internal/keyset"
+	"example.com/gmailoauth/internal/oauthflow"
+	"example.com/gmailoauth/internal/sandbox"
+	"example.com/gmailoauth/internal/session"
+	"example.com/gmailoauth/internal/store"
+	"example.com/gmailoauth/internal/store/fsstore/fstest"
+	"example.com/gmailoauth/internal/store/memstore"
+)
+
+const redirectURL = "http://127.0.0.1:1/callback" // never served: the test reads the redirect
+
+// testClock is real time plus an offset.
+type testClock struct{ offset atomic.Int64 }
+
+func (c *testClock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *testClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+type env struct {
+	sb       *sandbox.Sandbox
+	clock    *testClock
+	keysData []byte // the keyset secret, as rotated
+	keys     atomic.Pointer[keyset.Keyset]
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	e := &env{clock: &testClock{}}
+	sb, srv, err := sandbox.StartServer(sandbox.Config{ClientID: "cid", ClientSecret: "csecret", RedirectURIs: []string{redirectURL}, Now: e.clock.Now})
+	if err != nil {
+		t.Fatalf("sandbox: %v", err)
+	}
+	t.Cleanup(srv.Close)
+	e.sb = sb
+	data, err := keyset.Generate("v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := keyset.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.keysData = data
+	e.keys.Store(ks)
+	return e
+}
+
+// flow returns a Flow — one "instance" — over st.
+func (e *env) flow(st store.Store, instance string) *oauthflow.Flow {
+	keys := func() *keyset.Keyset { return e.keys.Load() }
+	return &oauthflow.Flow{
+		Store: st,
+		OAuth: &oauth2.Config{ClientID: "cid", ClientSecret: "csecret", RedirectURL: redirectURL,
+			Scopes:   []string{"openid", "email", "https://www.googleapis.com/auth/gmail.readonly"},
+			Endpoint: oauth2.Endpoint{AuthURL: e.sb.AuthURL(), TokenURL: e.sb.TokenURL(), AuthStyle: oauth2.AuthStyleInParams}},
+		RevokeURL:  e.sb.RevokeURL(),
+		Issuer:     e.sb.Issuer(),
+		HTTPClient: &http.Client{Timeout: 10 * time.Second},
+		Keys:       keys,
+		Sessions:   &session.Manager{Keys: keys, TTL: time.Hour, Now: e.clock.Now},
+		Now:        e.clock.Now,
+		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		InstanceID: instance,
+	}
+}
+
+// connect runs Begin → sandbox consent → Callback for email.
+func (e *env) connect(t testing.TB, f *oauthflow.Flow, email string) string {
+	t.Helper()
+	ctx := context.Background()
+	res, err := f.Begin(ctx, oauthflow.BeginRequest{LoginHint: email})
+	if err != nil {
+		t.Fatalf("begin: %v", err)
+	}
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(res.URL)
+	if err != nil {
+		t.Fatalf("consent: %v", err)
+	}
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || loc.Query().Get("code") == "" {
+		t.Fatalf("consent answered %d %q, want a redirect with a code", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	cb, err := f.Callback(ctx, oauthflow.CallbackRequest{State: loc.Query().Get("state"), Code: loc.Query().Get("code")})
+	if err != nil {
+		t.Fatalf("callback: %v", err)
+	}
+	return cb.UserID
+}
+
+func TestSingleFlightAcrossInstancesMemory(t *testing.T) {
+	st := memstore.New()
+	testSingleFlightAcrossInstances(t, []store.Store{st, st, st})
+}
+
+func TestSingleFlightAcrossInstancesFirestore(t *testing.T) {
+	stores := fstest.NewStores(t, 3)
+	testSingleFlightAcrossInstances(t, []store.Store{stores[0], stores[1], stores[2]})
+}
+
+// testSingleFlightAcrossInstances: three instances (own singleflight, own
+// store client) ask for one user's expired token at once; exactly one
+// refresh reaches the token endpoint and everyone gets its token.
+func testSingleFlightAcrossInstances(t *testing.T, stores []store.Store) {
+	e := newEnv(t)
+	flows := make([]*oauthflow.Flow, len(stores))
+	for i, st := range stores {
+		flows[i] = e.flow(st, "instance-"+string(rune('a'+i)))
+	}
+	userID := e.connect(t, flows[0], "erin@example.com")
+	e.clock.Advance(59 * time.Minute)
+	e.sb.ResetStats()
+
+	const perInstance = 20
+	tokens := make([]string, len(flows)*perInstance)
+	errs := make([]error, len(tokens))
+	var wg sync.WaitGroup
+	for i := range tokens {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tokens[i], errs[i] = flows[i%len(flows)].AccessToken(context.Background(), userID)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if tokens[i] != tokens[0] {
+			t.Errorf("call %d got a different access token than call 0", i)
+		}
+	}
+	if got := e.sb.Stats().TokenCalls["refresh_token"]; got != 1 {
+		t.Errorf("refresh calls at the token endpoint = %d, want 1", got)
+	}
+	c, err := stores[0].GetCredential(context.Background(), userID)
+	if err != nil || c.RefreshLeaseOwner != "" {
+		t.Errorf("after the refresh: lease owner %q (err %v), want the lease released", c.RefreshLeaseOwner, err)
+	}
+}
+
+// TestCiphertextMovedToAnotherUser: a refresh token copied into another
+// user's document does not open, so it is never sent to the token endpoint.
+func TestCiphertextMovedToAnotherUser(t *testing.T) {
+	e := newEnv(t)
+	st := memstore.New()
+	f := e.flow(st, "a")
+	ctx := context.Background()
+	alice := e.connect(t, f, "alice@example.com")
+	bob := e.connect(t, f, "bob@example.com")
+	ac, _ := st.GetCredential(ctx, alice)
+	if _, err := st.UpdateCredential(ctx, bob, func(c *store.Credential) (*store.Credential, error) {
+		c.RefreshToken = ac.RefreshToken
+		c.AccessToken = ac.AccessToken
+		c.AccessTokenExpiry = time.Time{}
+		return c, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.sb.ResetStats()
+	_, err := f.AccessToken(ctx, bob)
+	if !errors.Is(err, keyset.ErrOpen) {
+		t.Errorf("AccessToken with a moved ciphertext: err %v, want keyset.ErrOpen", err)
+	}
+	if n := e.sb.Stats().TokenCalls["refresh_token"]; n != 0 {
+		t.Errorf("token endpoint called %d times with another user's token, want 0", n)
+	}
+}
+
+// TestKeyRotation: after a rotation old ciphertexts still open, new writes
+// use the new primary key, and Reseal upgrades old documents.
+func TestKeyRotation(t *testing.T) {
+	e := newEnv(t)
+	st := memstore.New()
+	f := e.flow(st, "a")
+	ctx := context.Background()
+	user := e.connect(t, f, "frank@example.com")
+	before, _ := st.GetCredential(ctx, user)
+
+	rotated := rotate(t, e)
+	if before.RefreshToken.KeyID == rotated {
+		t.Fatalf("test setup: the rotation did not change the primary key")
+	}
+	if _, err := f.AccessToken(ctx, user); err != nil {
+		t.Fatalf("AccessToken after rotation (old ciphertext): %v", err)
+	}
+	wrote, err := f.Reseal(ctx, user)
+	if err != nil || !wrote {
+		t.Fatalf("Reseal: wrote=%v err=%v, want an upgrade", wrote, err)
+	}
+	after, _ := st.GetCredential(ctx, user)
+	if after.RefreshToken.KeyID != rotated || after.AccessToken.KeyID != rotated {
+		t.Errorf("after Reseal key ids = %q/%q, want %q", after.RefreshToken.KeyID, after.AccessToken.KeyID, rotated)
+	}
+	if wrote, _ := f.Reseal(ctx, user); wrote {
+		t.Errorf("second Reseal wrote again, want nothing to do")
+	}
+	// The refresh token itself survived: a refresh still works.
+	e.clock.Advance(59 * time.Minute)
+	if _, err := f.AccessToken(ctx, user); err != nil {
+		t.Errorf("refresh with the resealed refresh token: %v", err)
+	}
+}
+
+// rotate rotates the env's keyset secret (old keys kept, new primaries)
+// and returns the new primary encryption key id.
+func rotate(t testing.TB, e *env) string {
+	t.Helper()
+	data, err := keyset.Rotate(e.keysData, "v2")
+	if err != nil {
+		t.Fatalf("rotate: %v", err)
+	}
+	ks, err := keyset.Parse(data)
+	if err != nil {
+		t.Fatalf("parse rotated keyset: %v", err)
+	}
+	e.keysData = data
+	e.keys.Store(ks)
+	return "enc-v2"
+}
