@@ -201,7 +201,7 @@ func (a *App) build(ctx context.Context) (*Deps, error) {
 			st = memstore.New()
 		}
 	}
-	hc := &http.Client{Timeout: 20 * time.Second, Transport: a.opts.Transport,
+	hc := &http.Client{Timeout: cfg.OutboundTimeout, Transport: a.opts.Transport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	d := &Deps{Config: cfg, Store: st, Client: hc, Secrets: src, Log: a.log, Now: a.opts.Now}
 	d.keys.Store(ks)

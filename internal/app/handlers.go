@@ -22,8 +22,10 @@ import (
 type handlerFunc func(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.Request) error
 
 // serve adapts fn: recovery, safe headers, trace, limits, lazy dependencies,
-// CORS and the method check come first; errors become the contract's JSON.
-func (a *App) serve(w http.ResponseWriter, r *http.Request, methods []string, fn handlerFunc) {
+// CORS, the request deadline (REQUEST_TIMEOUT; not for a scheduler sweep,
+// which watches SYNC_DEADLINE) and the method check come first; errors
+// become the contract's JSON.
+func (a *App) serve(w http.ResponseWriter, r *http.Request, methods []string, sweep bool, fn handlerFunc) {
 	httpx.Recover(a.log, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.SecurityHeaders(w.Header())
 		ctx := logging.WithRequestTrace(r.Context(), r)
@@ -40,6 +42,12 @@ func (a *App) serve(w http.ResponseWriter, r *http.Request, methods []string, fn
 		if httpx.CORS(w, r, d.Config.AllowedReturnOrigins, strings.Join(methods, ", ")) {
 			return
 		}
+		if !(sweep && r.Method == http.MethodPost) { // a sweep watches SYNC_DEADLINE itself
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, d.Config.RequestTimeout)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
 		if err := httpx.Allow(r, methods...); err != nil {
 			w.Header().Set("Allow", strings.Join(append(methods, http.MethodOptions), ", "))
 			httpx.WriteError(w, r, a.log, err)
@@ -53,18 +61,18 @@ func (a *App) serve(w http.ResponseWriter, r *http.Request, methods []string, fn
 
 // Authorize serves GET|POST|DELETE /authorize.
 func (a *App) Authorize(w http.ResponseWriter, r *http.Request) {
-	a.serve(w, r, []string{http.MethodGet, http.MethodPost, http.MethodDelete}, authorize)
+	a.serve(w, r, []string{http.MethodGet, http.MethodPost, http.MethodDelete}, false, authorize)
 }
 
 // OAuthCallback serves GET /callback.
 func (a *App) OAuthCallback(w http.ResponseWriter, r *http.Request) {
-	a.serve(w, r, []string{http.MethodGet}, callback)
+	a.serve(w, r, []string{http.MethodGet}, false, callback)
 }
 
 // ListMessages serves GET /list-messages (frontend) and POST /list-messages
 // (scheduler).
 func (a *App) ListMessages(w http.ResponseWriter, r *http.Request) {
-	a.serve(w, r, []string{http.MethodGet, http.MethodPost}, listMessages)
+	a.serve(w, r, []string{http.MethodGet, http.MethodPost}, true, listMessages)
 }
 
 // authorizeBody is the JSON body of POST /authorize.

@@ -57,10 +57,20 @@ type Config struct {
 	SyncConcurrency int           // SYNC_CONCURRENCY
 	SyncDeadline    time.Duration // SYNC_DEADLINE
 
+	// Gmail quota buckets of the sync, in quota units per minute.
+	GmailQuotaUserPerMin    int // GMAIL_QUOTA_USER_PER_MIN (default 15000)
+	GmailQuotaProjectPerMin int // GMAIL_QUOTA_PROJECT_PER_MIN (default 1200000)
+
 	Store string // STORE: memory or firestore
 	Port  string // PORT
 
 	SessionTTL time.Duration // SESSION_TTL
+
+	// RequestTimeout bounds a frontend request, store calls included
+	// (REQUEST_TIMEOUT, default 30s); OutboundTimeout bounds each call to
+	// Google (OUTBOUND_TIMEOUT, default 10s).
+	RequestTimeout  time.Duration
+	OutboundTimeout time.Duration
 
 	AuthURL     string // GOOGLE_AUTH_URL
 	TokenURL    string // GOOGLE_TOKEN_URL
@@ -166,6 +176,30 @@ func Load(getenv func(string) string) (*Config, error) {
 		}
 		c.SyncDeadline = d
 	}
+	quota := func(key string, def int, dst *int) {
+		*dst = def
+		if v := get(key); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 10 || n > 1_000_000_000 {
+				bad("%s must be a whole number of quota units per minute from 10 to 1000000000, got %q", key, v)
+			}
+			*dst = n
+		}
+	}
+	quota("GMAIL_QUOTA_USER_PER_MIN", 15_000, &c.GmailQuotaUserPerMin)
+	quota("GMAIL_QUOTA_PROJECT_PER_MIN", 1_200_000, &c.GmailQuotaProjectPerMin)
+	timeout := func(key string, def time.Duration, dst *time.Duration) {
+		*dst = def
+		if v := get(key); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 100*time.Millisecond || d > 10*time.Minute {
+				bad("%s must be a Go duration from 100ms to 10m, got %q", key, v)
+			}
+			*dst = d
+		}
+	}
+	timeout("REQUEST_TIMEOUT", 30*time.Second, &c.RequestTimeout)
+	timeout("OUTBOUND_TIMEOUT", 10*time.Second, &c.OutboundTimeout)
 	c.SessionTTL = time.Hour
 	if v := get("SESSION_TTL"); v != "" {
 		d, err := time.ParseDuration(v)

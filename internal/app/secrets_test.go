@@ -1,0 +1,115 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"hash/crc32"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
+	"github.com/googleapis/gax-go/v2"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"example.com/gmailoauth/internal/app"
+	"example.com/gmailoauth/internal/keyset"
+	"example.com/gmailoauth/internal/logging"
+	"example.com/gmailoauth/internal/secrets"
+	"example.com/gmailoauth/internal/store/memstore"
+)
+
+// fakeSM is a Secret Manager that can be switched off.
+type fakeSM struct {
+	secretmanagerpb.UnimplementedSecretManagerServiceServer
+	down     atomic.Bool
+	mu       sync.Mutex
+	payloads map[string][]byte
+	calls    atomic.Int64
+}
+
+func (f *fakeSM) AccessSecretVersion(_ context.Context, req *secretmanagerpb.AccessSecretVersionRequest) (*secretmanagerpb.AccessSecretVersionResponse, error) {
+	f.calls.Add(1)
+	if f.down.Load() {
+		return nil, status.Error(codes.Unavailable, "backend unavailable")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.payloads[req.Name]
+	if !ok {
+		return nil, status.Error(codes.NotFound, "no such version")
+	}
+	crc := int64(crc32.Checksum(p, crc32.MakeTable(crc32.Castagnoli)))
+	return &secretmanagerpb.AccessSecretVersionResponse{Name: req.Name, Payload: &secretmanagerpb.SecretPayload{Data: p, DataCrc32C: &crc}}, nil
+}
+
+// TestSecretManagerUnavailableAtColdStart: while Secret Manager is down a
+// new instance answers 503 with Retry-After (not 500 misconfigured, not a
+// panic); once it is back the instance serves, reading each secret once.
+func TestSecretManagerUnavailableAtColdStart(t *testing.T) {
+	const clientRef = "projects/p/secrets/oauth-client/versions/latest"
+	const keysRef = "projects/p/secrets/app-keys/versions/3"
+	keys, _ := keyset.Generate("t")
+	client, _ := json.Marshal(map[string]any{"web": map[string]any{"client_id": "id.apps.googleusercontent.com", "client_secret": "s3cr3t-value", "redirect_uris": []string{"https://fn.example.com/callback"}}})
+	fake := &fakeSM{payloads: map[string][]byte{clientRef: client, keysRef: keys}}
+	fake.down.Store(true)
+
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	secretmanagerpb.RegisterSecretManagerServiceServer(gs, fake)
+	go gs.Serve(lis)
+	t.Cleanup(gs.Stop)
+
+	src := secrets.NewSecretManagerSource(option.WithEndpoint(lis.Addr().String()), option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials()))).
+		WithCallOptions(gax.WithTimeout(500 * time.Millisecond))
+	t.Cleanup(func() { src.Close() })
+	env := map[string]string{
+		"GOOGLE_CLOUD_PROJECT": "p", "OAUTH_CLIENT_SECRET": clientRef, "APP_KEYS_SECRET": keysRef,
+		"OAUTH_REDIRECT_URL": "https://fn.example.com/callback", "STORE": "memory",
+	}
+	now := time.Now()
+	var offset atomic.Int64
+	logs := &syncBuffer{}
+	a := app.New(app.Options{Getenv: func(k string) string { return env[k] }, Secrets: src, Store: memstore.New(),
+		Now: func() time.Time { return now.Add(time.Duration(offset.Load())) }, Logger: logging.New(logs, "", slog.LevelInfo)})
+
+	get := func() *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/?login_hint=a@example.com", nil)
+		req.Header.Set("Accept", "application/json")
+		a.Authorize(rec, req)
+		return rec
+	}
+	rec := get()
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("Secret Manager down: got %d (Retry-After %q) %s, want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+	}
+	fake.down.Store(false)
+	offset.Store(int64(11 * time.Second)) // past the retry window
+	before := fake.calls.Load()
+	for i := 0; i < 20; i++ {
+		if rec := get(); rec.Code != http.StatusOK {
+			t.Fatalf("after recovery, request %d: got %d %s, want 200", i, rec.Code, rec.Body)
+		}
+	}
+	if got := fake.calls.Load() - before; got != 2 {
+		t.Errorf("Secret Manager calls for 20 requests = %d, want 2 (each secret once)", got)
+	}
+	if out := logs.String(); len(out) == 0 || strings.Contains(out, "s3cr3t-value") {
+		t.Errorf("logs empty or leak the client secret:\n%s", out)
+	}
+}
