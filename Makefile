@@ -8,6 +8,13 @@ PKGS      ?= ./...
 TESTFLAGS ?= -race -count=1
 EMULATOR  := .ci/firestore-emulator
 TF_DIR    := terraform
+# Linters are installed by version from the Go module proxy into a cache
+# outside the clone; bump a version here to reinstall.
+TOOLS_DIR           ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/gmailoauth/bin
+STATICCHECK_VERSION := v0.8.2
+GOLANGCI_VERSION    := v2.15.0
+STATICCHECK         := $(TOOLS_DIR)/staticcheck-$(STATICCHECK_VERSION)
+GOLANGCI            := $(TOOLS_DIR)/golangci-lint-$(GOLANGCI_VERSION)
 
 .PHONY: help
 help: ## Show the targets
@@ -38,6 +45,22 @@ test-short: ## Run the tests that need no emulator or browser
 build: ## Compile everything, including each function as the buildpack would
 	$(GO) build ./...
 	$(GO) vet ./...
+
+.PHONY: lint
+lint: $(STATICCHECK) $(GOLANGCI) ## go vet, staticcheck and golangci-lint (pinned versions, installed on first use)
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+	$(GOLANGCI) run ./...
+
+$(STATICCHECK):
+	@mkdir -p $(TOOLS_DIR)
+	GOBIN=$(TOOLS_DIR) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(TOOLS_DIR)/staticcheck $@
+
+$(GOLANGCI):
+	@mkdir -p $(TOOLS_DIR)
+	GOBIN=$(TOOLS_DIR) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
+	mv $(TOOLS_DIR)/golangci-lint $@
 
 .PHONY: bench
 bench: ## Print the benchmark tables (sync, hot path); figures, not assertions
