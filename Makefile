@@ -21,7 +21,7 @@ help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: dev
-dev: ## Run the three functions and the Google sandbox on http://localhost:$(PORT) (in-memory store)
+dev: ## Run the three functions and the Google sandbox on localhost (PORT, default 8080; in-memory store)
 	PORT=$(PORT) $(GO) run ./functions/cmd/dev
 
 .PHONY: dev-firestore
@@ -42,7 +42,7 @@ test-short: ## Run the tests that need no emulator or browser
 	$(GO) test -count=1 -short $(PKGS)
 
 .PHONY: build
-build: ## Compile everything, including each function as the buildpack would
+build: ## Compile and vet everything
 	$(GO) build ./...
 	$(GO) vet ./...
 
