@@ -16,6 +16,7 @@ import (
 	"example.com/gmailoauth/internal/mailbox"
 	"example.com/gmailoauth/internal/oauthflow"
 	"example.com/gmailoauth/internal/session"
+	"example.com/gmailoauth/internal/store"
 )
 
 // handlerFunc is a handler that reports failures as errors.
@@ -283,6 +284,10 @@ func tokenError(err error) error {
 	var he *httpx.Error
 	if errors.As(err, &he) {
 		return he
+	}
+	if errors.Is(err, store.ErrUnavailable) {
+		return &httpx.Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
+			Message: "storage is unavailable, try again shortly", RetryAfter: 5 * time.Second, Cause: err}
 	}
 	if oauthflow.IsTemporary(err) {
 		return &httpx.Error{Status: http.StatusServiceUnavailable, Code: "upstream_unavailable",

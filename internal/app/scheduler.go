@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"example.com/gmailoauth/internal/httpx"
+	"example.com/gmailoauth/internal/oauthflow"
 )
 
 // Sweeper runs the scheduler's offline sync: every active user when userID
@@ -36,9 +38,11 @@ func (d *Deps) schedulerSync(ctx context.Context, w http.ResponseWriter, r *http
 	}
 	idt, err := d.Flow.VerifyIDToken(ctx, raw, cfg.SchedulerAudience)
 	if err != nil {
-		var he *httpx.Error
-		if errors.As(err, &he) {
-			return he
+		var ue *oauthflow.UpstreamError
+		if errors.As(err, &ue) && ue.Temporary {
+			// Google's discovery document or keys could not be fetched.
+			return &httpx.Error{Status: http.StatusServiceUnavailable, Code: "upstream_unavailable",
+				Message: "Google's signing keys could not be fetched; try again shortly", RetryAfter: 5 * time.Second, Cause: err}
 		}
 		return &httpx.Error{Status: http.StatusUnauthorized, Code: "invalid_token",
 			Message: "the OIDC token is not a valid token for this function"}
@@ -67,11 +71,5 @@ func (d *Deps) schedulerSync(ctx context.Context, w http.ResponseWriter, r *http
 	return nil
 }
 
-// defaultSweeper is replaced when the sync package is wired in.
-func defaultSweeper(d *Deps) Sweeper { return notConfiguredSweeper{} }
-
-type notConfiguredSweeper struct{}
-
-func (notConfiguredSweeper) Sweep(context.Context, string) (any, error) {
-	return nil, &httpx.Error{Status: http.StatusNotImplemented, Code: "not_implemented", Message: "sync is not available in this build"}
-}
+// defaultSweeper is the syncer package's sweep (see sync.go).
+func defaultSweeper(d *Deps) Sweeper { return newSyncSweeper(d) }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"example.com/gmailoauth/internal/app"
+	"example.com/gmailoauth/internal/demo"
 	"example.com/gmailoauth/internal/keyset"
 	"example.com/gmailoauth/internal/sandbox"
 	"example.com/gmailoauth/internal/store"
@@ -32,6 +33,11 @@ const (
 type Options struct {
 	// BaseURL is the stack's public URL, e.g. http://localhost:8080.
 	BaseURL string
+	// DemoBaseURL is the public URL of the demo frontend (package demo), a
+	// second origin such as http://localhost:8081, so that the page calls
+	// the functions cross-origin as a deployed frontend would. It is added
+	// to ALLOWED_RETURN_ORIGINS. "" = no demo.
+	DemoBaseURL string
 	// Getenv reads the user's configuration; nil means os.Getenv.
 	Getenv func(string) string
 	// Store overrides the store (tests); nil lets STORE decide (memory by default).
@@ -53,6 +59,10 @@ type Server struct {
 	// Env is the configuration the functions see.
 	Env     map[string]string
 	BaseURL string
+	// DemoHandler serves the demo frontend; the caller listens for it on
+	// DemoBaseURL's origin. Nil without a DemoBaseURL.
+	DemoHandler http.Handler
+	DemoBaseURL string
 }
 
 // New builds the stack. With OAUTH_CLIENT_SECRET or OAUTH_CLIENT_SECRET_FILE
@@ -71,13 +81,17 @@ func New(opts Options) (*Server, error) {
 	}
 	set("OAUTH_REDIRECT_URL", base+"/callback")
 	set("STORE", "memory")
+	demoBase := strings.TrimRight(opts.DemoBaseURL, "/")
 	origins := base
+	if demoBase != "" {
+		origins = base + "," + demoBase
+	}
 	if extra := getenv("ALLOWED_RETURN_ORIGINS"); extra != "" {
-		origins = extra + "," + base
+		origins = extra + "," + origins
 	}
 	env["ALLOWED_RETURN_ORIGINS"] = origins
 
-	s := &Server{BaseURL: base}
+	s := &Server{BaseURL: base, DemoBaseURL: demoBase}
 	realClient := getenv("OAUTH_CLIENT_SECRET") != "" || getenv("OAUTH_CLIENT_SECRET_FILE") != ""
 	if !realClient {
 		dir := opts.StateDir
@@ -158,6 +172,13 @@ func New(opts Options) (*Server, error) {
 		fmt.Fprint(w, s.Walkthrough())
 	})
 	s.Handler = mux
+	if demoBase != "" {
+		loginHint := "alice@example.com"
+		if s.Sandbox == nil {
+			loginHint = ""
+		}
+		s.DemoHandler = demo.Handler(demo.Options{APIBaseURL: base, LoginHint: loginHint})
+	}
 	return s, nil
 }
 
@@ -166,6 +187,9 @@ func New(opts Options) (*Server, error) {
 func (s *Server) Walkthrough() string {
 	b := s.BaseURL
 	var sb strings.Builder
+	if s.DemoBaseURL != "" {
+		fmt.Fprintf(&sb, "Demo frontend: %s/  <- open it in a browser (its own origin; it calls the functions cross-origin)\n\n", s.DemoBaseURL)
+	}
 	fmt.Fprintf(&sb, "gmailoauth local stack on %s\n\n", b)
 	fmt.Fprintf(&sb, "  Authorize      %s/authorize\n  OAuthCallback  %s/callback\n  ListMessages   %s/list-messages\n", b, b, b)
 	if s.Sandbox == nil {

@@ -53,7 +53,9 @@ func (b *LogBuffer) String() string {
 
 // Stack is a running local stack.
 type Stack struct {
-	URL     string
+	URL string
+	// DemoURL is the demo frontend's origin (Options.Demo), else "".
+	DemoURL string
 	Server  *devserver.Server
 	Sandbox *sandbox.Sandbox
 	Clock   *Clock
@@ -68,6 +70,12 @@ type Options struct {
 	Store store.Store
 	// Env adds configuration on top of the stack's defaults.
 	Env map[string]string
+	// Demo also serves the demo frontend on a second free port (its own
+	// origin, allow-listed as a return_to origin): Stack.DemoURL.
+	Demo bool
+	// Transport carries the functions' outbound calls (to the sandbox);
+	// nil = http.DefaultTransport. Tests wrap it to inject faults.
+	Transport http.RoundTripper
 }
 
 // Start runs the stack on a free 127.0.0.1 port until the test ends.
@@ -78,24 +86,39 @@ func Start(t testing.TB, opts Options) *Stack {
 		t.Fatalf("listen: %v", err)
 	}
 	base := "http://" + lis.Addr().String()
+	var demoLis net.Listener
+	demoBase := ""
+	if opts.Demo {
+		if demoLis, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatalf("listen: %v", err)
+		}
+		demoBase = "http://" + demoLis.Addr().String()
+	}
 	clock := &Clock{}
 	logs := &LogBuffer{}
 	env := opts.Env
 	srv, err := devserver.New(devserver.Options{
-		BaseURL:  base,
-		Getenv:   func(k string) string { return env[k] },
-		Store:    opts.Store,
-		StateDir: t.TempDir(),
-		Logger:   logging.New(logs, "demo-test", slog.LevelDebug),
-		Now:      clock.Now,
+		BaseURL:     base,
+		DemoBaseURL: demoBase,
+		Getenv:      func(k string) string { return env[k] },
+		Store:       opts.Store,
+		StateDir:    t.TempDir(),
+		Logger:      logging.New(logs, "demo-test", slog.LevelDebug),
+		Now:         clock.Now,
+		Transport:   opts.Transport,
 	})
 	if err != nil {
 		t.Fatalf("devserver.New: %v", err)
 	}
 	hs := &http.Server{Handler: srv.Handler, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(lis) }()
+	var demoHS *http.Server
+	if demoLis != nil {
+		demoHS = &http.Server{Handler: srv.DemoHandler, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = demoHS.Serve(demoLis) }()
+	}
 	st := &Stack{
-		URL: base, Server: srv, Sandbox: srv.Sandbox, Clock: clock, Logs: logs,
+		URL: base, DemoURL: demoBase, Server: srv, Sandbox: srv.Sandbox, Clock: clock, Logs: logs,
 		Client: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 	}
 	t.Cleanup(func() {
@@ -103,6 +126,9 @@ func Start(t testing.TB, opts Options) *Stack {
 		// Close, not Shutdown: connections a concurrent client dialled but
 		// never used would hold Shutdown for 5 s.
 		_ = hs.Close()
+		if demoHS != nil {
+			_ = demoHS.Close()
+		}
 	})
 	return st
 }

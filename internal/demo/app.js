@@ -1,0 +1,285 @@
+// gmailoauth demo frontend: everything a web app does to use the three
+// functions, in one file with no build step. Read it top to bottom:
+//
+//   1. connect()        POST /authorize, then navigate to Google's consent page
+//   2. handleReturn()   the callback sends the browser back here with the
+//                       session (or an error) in the URL fragment
+//   3. list()           GET /list-messages with Authorization: Bearer <session>
+//   4. disconnect()     DELETE /authorize
+//
+// The page runs on its own origin and calls the functions cross-origin, as a
+// deployed frontend does; the functions answer CORS for the origins listed in
+// ALLOWED_RETURN_ORIGINS. Data is rendered with textContent only, never
+// innerHTML, so a message subject cannot inject markup.
+'use strict';
+
+const API = window.GMAILOAUTH.apiBase; // e.g. http://localhost:8080 (config.js)
+const PAGE_SIZE = 10;
+
+// Where the session lives. sessionStorage: per tab, survives a reload and the
+// round trip through the consent page, gone when the tab closes. Any script on
+// this origin can read it (so can it read memory): keep the page free of XSS,
+// which is why nothing here uses innerHTML. Not localStorage (outlives the tab,
+// shared by every tab and left on the disk) and not a cookie (the browser would
+// attach it to requests on its own, bringing CSRF with it; the functions
+// expect the session in the Authorization header and never read cookies).
+// A stricter app keeps it in memory only and reconnects after a reload.
+const store = {
+  get: (k) => sessionStorage.getItem('gmailoauth.' + k),
+  set: (k, v) => sessionStorage.setItem('gmailoauth.' + k, v),
+  del: (...ks) => ks.forEach((k) => sessionStorage.removeItem('gmailoauth.' + k)),
+};
+
+const $ = (id) => document.getElementById(id);
+const view = { q: '', tokens: [''], page: 0 }; // tokens[i]: page_token of page i
+
+// ---- calling the functions -------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, code, message, authorizationURL, retryAfter) {
+    super(message);
+    Object.assign(this, { status, code, authorizationURL, retryAfter });
+  }
+}
+
+// api calls a function and returns its JSON (null for 204). Errors come back
+// as {"error": {"code", "message", "authorization_url"?}} and become ApiError.
+async function api(method, path, { body, session } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (session) headers.Authorization = 'Bearer ' + session;
+  let resp;
+  try {
+    resp = await fetch(API + path, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+      mode: 'cors', credentials: 'omit', cache: 'no-store',
+    });
+  } catch (e) {
+    // fetch rejects on network errors and on a refused CORS check alike.
+    throw new ApiError(0, 'network_error', 'The functions could not be reached (network or CORS): ' + e.message);
+  }
+  if (resp.status === 204) return null;
+  const data = await resp.json().catch(() => null);
+  if (!resp.ok) {
+    const e = (data && data.error) || {};
+    throw new ApiError(resp.status, e.code || 'http_' + resp.status, e.message || resp.statusText,
+      e.authorization_url, resp.headers.get('Retry-After')); // Retry-After is exposed by CORS
+  }
+  return data;
+}
+
+// ---- 1. connect --------------------------------------------------------------
+
+function randomState() {
+  const b = new Uint8Array(32); // 256 bits
+  crypto.getRandomValues(b);
+  return btoa(String.fromCharCode(...b)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+async function connect(loginHint) {
+  busy(true);
+  // Our own state, kept in this tab: the answer that comes back must carry it,
+  // or the page ignores it (someone else's link cannot sign this tab in).
+  const state = randomState();
+  store.set('pending', JSON.stringify({ state, loginHint }));
+  const body = { return_to: location.origin + location.pathname, state };
+  if (loginHint) body.login_hint = loginHint; // the consent page preselects this account
+  try {
+    const res = await api('POST', '/authorize', { body });
+    location.assign(res.authorization_url); // Google's consent page; it comes back to /callback, then here
+  } catch (e) {
+    store.del('pending');
+    showError(e);
+    busy(false);
+  }
+}
+
+// ---- 2. coming back from the callback --------------------------------------
+
+// The callback redirects to return_to with a fragment, which browsers never
+// send to servers or in Referer headers:
+//   #session=…&session_expires_at=…&state=…                       on success
+//   #error=…&error_description=…&state=…&authorization_url=…      on failure
+function handleReturn() {
+  const f = new URLSearchParams(location.hash.slice(1));
+  if (!f.has('session') && !f.has('error')) return;
+  // Clear the fragment at once: no session in the address bar, history or bookmarks.
+  history.replaceState(null, '', location.pathname + location.search);
+  const pending = JSON.parse(store.get('pending') || 'null');
+  store.del('pending');
+  if (!pending || f.get('state') !== pending.state) {
+    notice('Ignored an authorization answer this tab did not ask for (state mismatch).', 'error');
+    return;
+  }
+  if (f.has('error')) {
+    notice(f.get('error') + ': ' + (f.get('error_description') || 'authorization failed'), 'error');
+    return;
+  }
+  store.set('session', f.get('session'));
+  store.set('expires', f.get('session_expires_at') || '');
+  store.set('who', pending.loginHint || '');
+}
+
+function session() {
+  const s = store.get('session');
+  const exp = Date.parse(store.get('expires') || '');
+  if (s && !(exp <= Date.now())) return s;
+  if (s) { store.del('session', 'expires'); notice('Your session expired; connect again.', 'info'); }
+  return null;
+}
+
+// ---- 3. listing --------------------------------------------------------------
+
+async function list() {
+  const s = session();
+  if (!s) return render();
+  const p = new URLSearchParams({ format: 'metadata', max_results: String(PAGE_SIZE) });
+  if (view.q) p.set('q', view.q);
+  if (view.tokens[view.page]) p.set('page_token', view.tokens[view.page]);
+  busy(true);
+  try {
+    const res = await api('GET', '/list-messages?' + p, { session: s });
+    view.tokens[view.page + 1] = res.next_page_token || '';
+    notice('');
+    renderMessages(res);
+  } catch (e) {
+    showError(e);
+  } finally {
+    busy(false);
+  }
+}
+
+function renderMessages(res) {
+  const rows = (res.messages || []).map((m) => {
+    const tr = document.createElement('tr');
+    if ((m.label_ids || []).includes('UNREAD')) tr.className = 'unread';
+    const from = cell(senderName(m.from));
+    from.title = m.from || '';
+    const subject = cell(m.subject || '(no subject)');
+    const snippet = document.createElement('div');
+    snippet.className = 'snippet';
+    snippet.textContent = m.snippet || '';
+    subject.append(snippet);
+    const when = new Date(m.date);
+    const date = cell(isNaN(when) ? m.date : when.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' }));
+    date.className = 'date';
+    tr.dataset.id = m.id;
+    tr.append(from, subject, date);
+    return tr;
+  });
+  $('messages').tBodies[0].replaceChildren(...rows);
+  $('messages').dataset.page = String(view.page + 1);
+  const about = view.q ? ` matching “${view.q}”` : '';
+  $('summary').textContent = rows.length
+    ? `About ${res.result_size_estimate} messages${about}`
+    : `No messages${about}.`;
+  $('page').textContent = 'Page ' + (view.page + 1);
+  $('prev').disabled = view.page === 0;
+  $('next').disabled = !res.next_page_token;
+  $('results').hidden = false;
+  $('reauth').hidden = true;
+  setState('listed');
+}
+
+// senderName turns 'Alice Martin <alice@example.com>' into 'Alice Martin'.
+function senderName(from) {
+  const m = /^\s*"?([^"<]*?)"?\s*<[^>]*>\s*$/.exec(from || '');
+  return (m && m[1]) || from || '';
+}
+
+function cell(text) {
+  const td = document.createElement('td');
+  td.textContent = text || '';
+  return td;
+}
+
+// ---- 4. disconnect -------------------------------------------------------------
+
+async function disconnect() {
+  const s = store.get('session');
+  busy(true);
+  try {
+    // Revokes the grant at Google and deletes the stored refresh token. 204.
+    if (s) await api('DELETE', '/authorize', { session: s });
+  } catch (e) {
+    if (e.code !== 'invalid_session' && e.code !== 'missing_session') { showError(e); busy(false); return; }
+  }
+  store.del('session', 'expires', 'who');
+  notice('Disconnected: the grant was revoked and the stored token deleted.', 'info');
+  busy(false);
+  render();
+}
+
+// ---- errors and screen state ---------------------------------------------------
+
+function showError(e) {
+  switch (e.code) {
+    case 'reauthorization_required': // the user removed the app at Google, or the grant expired
+    case 'insufficient_scope':
+      $('reauth-text').textContent = e.message + '.';
+      $('reauth').hidden = false;
+      $('results').hidden = true;
+      notice('');
+      setState('reauth');
+      return;
+    case 'invalid_session': // expired or signed with a retired key
+    case 'missing_session':
+      store.del('session', 'expires');
+      notice('Your session is no longer valid; connect again.', 'info');
+      render();
+      return;
+    case 'rate_limited':
+      notice(`Gmail is busy for this user; try again in ${e.retryAfter || 'a few'} seconds.`, 'error');
+      break;
+    default:
+      notice(`${e.code}: ${e.message}`, 'error');
+  }
+  setState('error');
+}
+
+function notice(text, kind) {
+  $('notice').textContent = text;
+  $('notice').className = 'notice ' + (kind || '');
+  $('notice').hidden = !text;
+}
+
+function busy(on) { document.body.classList.toggle('busy', on); }
+function setState(s) { document.body.dataset.state = s; }
+
+function render() {
+  const s = session();
+  $('signed-out').hidden = !!s;
+  $('signed-in').hidden = !s;
+  if (!s) {
+    $('results').hidden = true;
+    $('reauth').hidden = true;
+    setState('signed-out');
+    return;
+  }
+  $('who').textContent = store.get('who') || 'your Google account';
+  const exp = new Date(store.get('expires'));
+  $('expires').textContent = isNaN(exp) ? 'later' : exp.toLocaleTimeString(undefined, { timeStyle: 'short' });
+  list();
+}
+
+// ---- wiring ----------------------------------------------------------------------
+
+document.addEventListener('DOMContentLoaded', () => {
+  $('api-base').textContent = API;
+  $('login-hint').value = window.GMAILOAUTH.loginHint || '';
+  $('connect-form').addEventListener('submit', (ev) => { ev.preventDefault(); connect($('login-hint').value.trim()); });
+  // Reconnect starts a fresh authorization with this page's own state. (The
+  // error's authorization_url would work too, but it carries no state of ours.)
+  $('reconnect').addEventListener('click', () => connect(store.get('who') || $('login-hint').value.trim()));
+  $('disconnect').addEventListener('click', disconnect);
+  $('search-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    Object.assign(view, { q: $('q').value.trim(), tokens: [''], page: 0 });
+    list();
+  });
+  $('refresh').addEventListener('click', list);
+  $('next').addEventListener('click', () => { view.page++; list(); });
+  $('prev').addEventListener('click', () => { view.page = Math.max(0, view.page - 1); list(); });
+  handleReturn();
+  render();
+});

@@ -1,0 +1,188 @@
+package devserver_test
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"example.com/gmailoauth/internal/devserver/devtest"
+	"example.com/gmailoauth/internal/oauthflow"
+	"example.com/gmailoauth/internal/sandbox"
+	"example.com/gmailoauth/internal/store"
+	"example.com/gmailoauth/internal/store/fsstore"
+	"example.com/gmailoauth/internal/store/memstore"
+)
+
+// grantIntact checks that userID's grant is still active with the same
+// refresh token and no lease left behind.
+func grantIntact(t *testing.T, s *devtest.Stack, st store.Store, userID, wantRT string) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := st.GetCredential(ctx, userID)
+	if err != nil {
+		t.Fatalf("credential: %v", err)
+	}
+	if c.Status != store.StatusActive || c.RefreshLeaseOwner != "" {
+		t.Errorf("credential status %q lease %q, want active with no lease", c.Status, c.RefreshLeaseOwner)
+	}
+	d, _ := s.Server.App.Deps(ctx)
+	rt, err := d.Keys().Open(c.RefreshToken, userID, oauthflow.FieldRefreshToken)
+	if err != nil || string(rt) != wantRT {
+		t.Errorf("refresh token changed or unreadable (err %v)", err)
+	}
+}
+
+func refreshToken(t *testing.T, s *devtest.Stack, st store.Store, userID string) string {
+	t.Helper()
+	ctx := context.Background()
+	c, err := st.GetCredential(ctx, userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := s.Server.App.Deps(ctx)
+	rt, err := d.Keys().Open(c.RefreshToken, userID, oauthflow.FieldRefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(rt)
+}
+
+func wantRetryable(t *testing.T, r *devtest.Response, code string) {
+	t.Helper()
+	wantError(t, r, http.StatusServiceUnavailable, code)
+	if r.Header.Get("Retry-After") == "" {
+		t.Errorf("503 without Retry-After")
+	}
+}
+
+// TestTokenEndpointFaults: a token endpoint that is down or too slow gives
+// 503 with Retry-After; the grant is neither deleted, changed nor marked
+// revoked, and the next call succeeds.
+func TestTokenEndpointFaults(t *testing.T) {
+	st := memstore.New()
+	s := devtest.Start(t, devtest.Options{Store: st, Env: map[string]string{"OUTBOUND_TIMEOUT": "300ms"}})
+	session, userID := s.Connect(t, "gina@example.com")
+	rt := refreshToken(t, s, st, userID)
+	s.Clock.Advance(59 * time.Minute) // the access token needs a refresh
+
+	t.Run("down", func(t *testing.T) {
+		s.Sandbox.SetTokenFaults(sandbox.TokenFaults{FailNext: 3})
+		wantRetryable(t, s.Get(t, "/list-messages", devtest.Bearer(session)), "upstream_unavailable")
+		grantIntact(t, s, st, userID, rt)
+	})
+	t.Run("slow", func(t *testing.T) {
+		s.Sandbox.SetTokenFaults(sandbox.TokenFaults{Latency: 2 * time.Second})
+		wantRetryable(t, s.Get(t, "/list-messages", devtest.Bearer(session)), "upstream_unavailable")
+		grantIntact(t, s, st, userID, rt)
+	})
+	t.Run("recovered", func(t *testing.T) {
+		s.Sandbox.SetTokenFaults(sandbox.TokenFaults{})
+		if r := s.Get(t, "/list-messages", devtest.Bearer(session)); r.Status != http.StatusOK {
+			t.Errorf("after recovery: got %d %s, want 200", r.Status, r.Body)
+		}
+		grantIntact(t, s, st, userID, rt)
+	})
+	t.Run("code exchange while down", func(t *testing.T) {
+		s.Sandbox.SetTokenFaults(sandbox.TokenFaults{FailNext: 3})
+		defer s.Sandbox.SetTokenFaults(sandbox.TokenFaults{})
+		cb := consentRedirect(t, s, begin(t, s, "login_hint=helen@example.com", nil))
+		wantRetryable(t, s.Get(t, cb.String(), nil), "upstream_unavailable")
+		if _, err := st.GetCredential(context.Background(), sandbox.SubFor("helen@example.com")); err != store.ErrNotFound {
+			t.Errorf("a failed exchange stored something: %v", err)
+		}
+	})
+	assertNoSecretsLogged(t, s, session, rt)
+}
+
+// assertNoSecretsLogged fails if any of the values appears in the logs.
+func assertNoSecretsLogged(t *testing.T, s *devtest.Stack, values ...string) {
+	t.Helper()
+	logs := s.Logs.String()
+	for _, v := range values {
+		if v != "" && strings.Contains(logs, v) {
+			t.Errorf("a secret value (%d chars) appears in the logs", len(v))
+		}
+	}
+}
+
+// TestFirestoreDown stops a Firestore emulator under a running stack: every
+// function answers 503 with Retry-After within the request deadline, never a
+// 500, and nothing claims the grant is gone.
+func TestFirestoreDown(t *testing.T) {
+	host := startOwnEmulator(t)
+	ctx := context.Background()
+	// The client library takes the emulator from the environment, over any option.
+	t.Setenv("FIRESTORE_EMULATOR_HOST", host)
+	st, err := fsstore.New(ctx, "demo-faults")
+	if err != nil {
+		t.Fatalf("fsstore: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s := devtest.Start(t, devtest.Options{Store: st, Env: map[string]string{"REQUEST_TIMEOUT": "2s"}})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs:\n%s", s.Logs.String())
+		}
+	})
+	session, _ := s.Connect(t, "ivan@example.com")
+	if r := s.Get(t, "/list-messages?max_results=1", devtest.Bearer(session)); r.Status != http.StatusOK {
+		t.Fatalf("list before the outage: got %d %s", r.Status, r.Body)
+	}
+
+	stopOwnEmulator(t)
+	for _, tc := range []struct {
+		name, method, path string
+	}{
+		{"list messages", http.MethodGet, "/list-messages"},
+		{"authorize", http.MethodGet, "/authorize?login_hint=ivan@example.com"},
+		{"callback", http.MethodGet, "/callback?state=" + strings.Repeat("B", 43) + "&code=x"},
+		{"disconnect", http.MethodDelete, "/authorize"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := s.Do(t, tc.method, tc.path, devtest.Bearer(session), "")
+			wantRetryable(t, r, "unavailable")
+		})
+	}
+	assertNoSecretsLogged(t, s, session)
+}
+
+// startOwnEmulator starts a Firestore emulator only this test uses (it
+// will be stopped mid-test) and returns its host:port.
+func startOwnEmulator(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the Firestore emulator")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command("../../.ci/firestore-emulator", "start")
+	cmd.Env = append(os.Environ(), "EMULATOR_DIR="+dir)
+	out, err := cmd.Output()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("cannot start the Firestore emulator in CI: %v", err)
+		}
+		t.Skipf("Firestore emulator unavailable (%v); `make test` installs and starts what it needs", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	host := strings.TrimPrefix(lines[len(lines)-1], "FIRESTORE_EMULATOR_HOST=")
+	t.Cleanup(func() { stopEmulatorIn(dir) })
+	t.Setenv("TEST_OWN_EMULATOR_DIR", dir)
+	return host
+}
+
+func stopOwnEmulator(t *testing.T) {
+	t.Helper()
+	if err := stopEmulatorIn(os.Getenv("TEST_OWN_EMULATOR_DIR")); err != nil {
+		t.Fatalf("stop emulator: %v", err)
+	}
+}
+
+func stopEmulatorIn(dir string) error {
+	cmd := exec.Command("../../.ci/firestore-emulator", "stop")
+	cmd.Env = append(os.Environ(), "EMULATOR_DIR="+dir)
+	return cmd.Run()
+}
