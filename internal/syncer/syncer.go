@@ -1,0 +1,408 @@
+// Package syncer is the offline job: it copies the metadata of every
+// connected user's recent mail into the store and keeps it current.
+//
+// A user's first sync reads the mailbox historyId (users.getProfile), lists
+// the messages matching the query (SYNC_QUERY) 500 ids a page, fetches each
+// message's metadata (subject, from, date, snippet, labels) concurrently
+// within a bound, and saves every page together with the next page token, so
+// a sync stopped by the deadline continues from that page. When the listing
+// ends, the historyId read before it becomes the checkpoint. Later syncs call
+// users.history.list from the checkpoint and apply only the changes: added
+// messages are fetched, deleted ones removed, label changes applied from the
+// history records themselves (no Gmail call). A 404 (checkpoint too old)
+// falls back to a full sync, which also drops stored messages Gmail no
+// longer lists. A sync that finds no change makes one history call and
+// writes nothing.
+//
+// A sweep syncs every active credential, paging users from the store (100 at
+// a time, never all in memory), several users at once within a bound. One
+// user's failure, revoked grant or panic is counted and the sweep goes on.
+// The sweep stops starting work at its deadline; users in flight finish
+// their current page and save it. The sweep cursor (the last user id before
+// which every user is done) is kept by a CursorStore, so the next run
+// continues where this one stopped and a round ends when it reaches the last
+// user.
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"example.com/gmailoauth/internal/gmailquota"
+	"example.com/gmailoauth/internal/store"
+)
+
+// Defaults of the Syncer's bounds.
+const (
+	DefaultUserConcurrency     = 8
+	DefaultMetadataConcurrency = 10
+	DefaultUsersPageSize       = 100
+)
+
+// Tokens hands out access tokens; *oauthflow.Flow implements it (single
+// flight refresh, a *oauthflow.ReauthError when consent is needed).
+type Tokens interface {
+	AccessToken(ctx context.Context, userID string) (string, error)
+	ExpireAccessToken(ctx context.Context, userID string) error
+	MarkRevoked(ctx context.Context, userID, reason string) error
+}
+
+// Syncer syncs mailboxes. Set the fields, then use it; safe for concurrent use.
+type Syncer struct {
+	Store  store.Store
+	Tokens Tokens
+	// GmailURL is the Gmail API base URL, ending with "/".
+	GmailURL string
+	// Client sends Gmail calls; its transport should be a
+	// *gmailquota.Transport (quota buckets, backoff).
+	Client *http.Client
+	// Cursor keeps the sweep cursor between runs; nil keeps it in memory.
+	Cursor CursorStore
+	Log    *slog.Logger
+	Now    func() time.Time
+
+	// Query selects the messages of a full sync (Gmail search syntax); ""
+	// means every message.
+	Query string
+	// UserConcurrency bounds the users synced at once in a sweep.
+	UserConcurrency int
+	// MetadataConcurrency bounds the messages.get calls of one user at once.
+	MetadataConcurrency int
+	// Deadline is how long a sweep may start new work; 0 means no limit
+	// other than the context's.
+	Deadline time.Duration
+	// UsersPageSize is the number of credentials read from the store at once.
+	UsersPageSize int
+
+	memCursorOnce sync.Once
+	memCursor     *MemoryCursor
+}
+
+func (s *Syncer) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Syncer) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+func (s *Syncer) metadataConcurrency() int {
+	if s.MetadataConcurrency > 0 {
+		return s.MetadataConcurrency
+	}
+	return DefaultMetadataConcurrency
+}
+
+func (s *Syncer) cursor() CursorStore {
+	if s.Cursor != nil {
+		return s.Cursor
+	}
+	s.memCursorOnce.Do(func() { s.memCursor = &MemoryCursor{} })
+	return s.memCursor
+}
+
+func (s *Syncer) withCounter(ctx context.Context) (context.Context, *gmailquota.Counter) {
+	c := &gmailquota.Counter{}
+	return gmailquota.WithCounter(ctx, c), c
+}
+
+// Summary is the answer of a sweep.
+type Summary struct {
+	Users           int   `json:"users"`   // users looked at
+	Synced          int   `json:"synced"`  // synced to the end (changes or not)
+	Revoked         int   `json:"revoked"` // grant revoked: marked, skipped
+	Failed          int   `json:"failed"`  // Gmail or store error, or a panic
+	Partial         int   `json:"partial"` // stopped part-way by the deadline; progress saved
+	Skipped         int   `json:"skipped"` // already synced in this round
+	MessagesAdded   int64 `json:"messages_added"`
+	MessagesRemoved int64 `json:"messages_removed"`
+	GmailCalls      int64 `json:"gmail_calls"`
+	QuotaUnits      int64 `json:"quota_units"`
+	RateLimited     int64 `json:"rate_limited"` // 429/403 rate-limit answers (retried)
+	DurationMS      int64 `json:"duration_ms"`
+	// Complete is true when every user was handled (the round ended); false
+	// when the deadline stopped the sweep. Cursor is where the next run
+	// starts ("" = from the first user).
+	Complete bool   `json:"complete"`
+	Cursor   string `json:"cursor,omitempty"`
+}
+
+type tally struct {
+	mu sync.Mutex
+	s  Summary
+}
+
+func (t *tally) add(res *Result, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.s.Users++
+	if res != nil {
+		t.s.MessagesAdded += int64(res.Added)
+		t.s.MessagesRemoved += int64(res.Removed)
+	}
+	switch {
+	case err == nil:
+		t.s.Synced++
+	case errors.Is(err, errStopped):
+		t.s.Partial++
+	case IsRevoked(err):
+		t.s.Revoked++
+	default:
+		t.s.Failed++
+	}
+}
+
+// SyncOne syncs one user and summarises it like a sweep of one.
+func (s *Syncer) SyncOne(ctx context.Context, userID string) (*Summary, error) {
+	start := time.Now()
+	if _, err := s.Store.GetCredential(ctx, userID); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, ErrUnknownUser
+		}
+		return nil, err
+	}
+	ctx, cnt := s.withCounter(ctx)
+	var t tally
+	res, err := s.safeSync(ctx, userID, func() bool { return false })
+	t.add(res, err)
+	sum := t.s
+	sum.Complete = err == nil
+	s.finish(&sum, cnt, start)
+	return &sum, nil
+}
+
+func (s *Syncer) finish(sum *Summary, cnt *gmailquota.Counter, start time.Time) {
+	sum.GmailCalls = cnt.Calls.Load()
+	sum.QuotaUnits = cnt.Units.Load()
+	sum.RateLimited = cnt.RateLimited.Load()
+	sum.DurationMS = time.Since(start).Milliseconds()
+}
+
+// safeSync runs syncUser, turning a panic into an error.
+func (s *Syncer) safeSync(ctx context.Context, userID string, stopping func() bool) (res *Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log().ErrorContext(ctx, "sync panicked", slog.String("user_id", userID),
+				slog.String("panic", fmt.Sprint(p)), slog.String("stack", string(debug.Stack())))
+			res, err = &Result{Kind: KindNone}, fmt.Errorf("panic: %v", p)
+		}
+	}()
+	return s.syncUser(ctx, userID, stopping, nil)
+}
+
+// Sweep syncs every active user, from the stored cursor on, until the last
+// user or the deadline.
+func (s *Syncer) Sweep(ctx context.Context) (*Summary, error) {
+	start := time.Now()
+	soft := time.Time{}
+	if s.Deadline > 0 {
+		soft = start.Add(s.Deadline)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		// Leave a tenth of the time left (at least a second) to finish pages.
+		margin := max(time.Second, time.Until(dl)/10)
+		if d := dl.Add(-margin); soft.IsZero() || d.Before(soft) {
+			soft = d
+		}
+	}
+	stopping := func() bool {
+		return ctx.Err() != nil || !soft.IsZero() && !time.Now().Before(soft)
+	}
+	cs := s.cursor()
+	cur, err := cs.LoadCursor(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read sweep cursor: %w", err)
+	}
+	if cur.After == "" || cur.RoundStart.IsZero() {
+		cur = Cursor{RoundStart: s.now()}
+	}
+	ctx, cnt := s.withCounter(ctx)
+
+	workers := s.UserConcurrency
+	if workers <= 0 {
+		workers = DefaultUserConcurrency
+	}
+	pageSize := s.UsersPageSize
+	if pageSize <= 0 {
+		pageSize = DefaultUsersPageSize
+	}
+
+	var t tally
+	tr := newTracker(cur.After)
+	jobs := make(chan string)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range jobs {
+				done := s.sweepOne(ctx, id, cur.RoundStart, stopping, &t)
+				tr.finish(id, done)
+			}
+		}()
+	}
+
+	// The producer pages through credentials in id order.
+	after, exhausted, listErr := cur.After, false, error(nil)
+	lastSaved := cur.After
+produce:
+	for !stopping() {
+		creds, err := s.Store.ListCredentials(ctx, store.StatusActive, after, pageSize)
+		if err != nil {
+			listErr = err
+			break
+		}
+		for _, c := range creds {
+			if stopping() {
+				break produce
+			}
+			tr.start(c.UserID)
+			select {
+			case jobs <- c.UserID:
+			case <-ctx.Done():
+				tr.finish(c.UserID, false)
+				break produce
+			}
+			after = c.UserID
+		}
+		if len(creds) < pageSize {
+			exhausted = true
+			break
+		}
+		// Persist progress now and then, so even a killed run loses little.
+		if p := tr.prefix(); p != lastSaved {
+			if err := cs.SaveCursor(ctx, Cursor{After: p, RoundStart: cur.RoundStart}); err == nil {
+				lastSaved = p
+			}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+
+	sum := t.s
+	next := Cursor{After: tr.prefix(), RoundStart: cur.RoundStart}
+	if exhausted && tr.allDone() {
+		next = Cursor{} // the round is over; the next run starts a new one
+		sum.Complete = true
+	}
+	sum.Cursor = next.After
+	// The cursor is saved even if the request context has ended.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := cs.SaveCursor(sctx, next); err != nil {
+		s.log().WarnContext(ctx, "saving the sweep cursor failed", slog.String("error", err.Error()))
+	}
+	s.finish(&sum, cnt, start)
+	s.log().InfoContext(ctx, "sweep done", slog.Int("users", sum.Users), slog.Int("synced", sum.Synced),
+		slog.Int("revoked", sum.Revoked), slog.Int("failed", sum.Failed), slog.Int("partial", sum.Partial),
+		slog.Int64("gmail_calls", sum.GmailCalls), slog.Bool("complete", sum.Complete))
+	if listErr != nil && sum.Users == 0 {
+		return &sum, fmt.Errorf("list users: %w", listErr)
+	}
+	return &sum, nil
+}
+
+// sweepOne syncs one user of a sweep and reports whether the user is done
+// for this round (a user stopped part-way is not: the next run resumes it).
+func (s *Syncer) sweepOne(ctx context.Context, userID string, roundStart time.Time, stopping func() bool, t *tally) bool {
+	mb, err := s.Store.GetMailbox(ctx, userID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		mb = nil
+	case err != nil:
+		t.add(&Result{Kind: KindNone}, err)
+		return ctx.Err() == nil
+	case mb.PendingHistoryID == 0 && mb.HistoryID != 0 && mb.LastSyncAt.After(roundStart):
+		// Already synced in this round (an earlier run, or a single-user sync).
+		t.mu.Lock()
+		t.s.Skipped++
+		t.mu.Unlock()
+		return true
+	}
+	var res *Result
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				s.log().ErrorContext(ctx, "sync panicked", slog.String("user_id", userID),
+					slog.String("panic", fmt.Sprint(p)), slog.String("stack", string(debug.Stack())))
+				res, err = &Result{Kind: KindNone}, fmt.Errorf("panic: %v", p)
+			}
+		}()
+		res, err = s.syncUser(ctx, userID, stopping, mb)
+	}()
+	t.add(res, err)
+	switch {
+	case err == nil, IsRevoked(err):
+	case errors.Is(err, errStopped):
+		return false
+	default:
+		if ctx.Err() != nil {
+			return false // cancelled, not failed: try again next run
+		}
+		s.log().WarnContext(ctx, "user sync failed", slog.String("user_id", userID), slog.String("error", err.Error()))
+	}
+	return true
+}
+
+// tracker computes the sweep cursor: the largest dispatched id such that it
+// and every id before it are done. It holds only ids in flight.
+type tracker struct {
+	mu      sync.Mutex
+	prefixv string
+	queue   []string // dispatched, in order, not yet popped
+	state   map[string]int8
+}
+
+const (
+	inFlight int8 = iota
+	doneOK
+	notDone
+)
+
+func newTracker(after string) *tracker { return &tracker{prefixv: after, state: map[string]int8{}} }
+
+func (t *tracker) start(id string) {
+	t.mu.Lock()
+	t.queue = append(t.queue, id)
+	t.state[id] = inFlight
+	t.mu.Unlock()
+}
+
+func (t *tracker) finish(id string, done bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if done {
+		t.state[id] = doneOK
+	} else {
+		t.state[id] = notDone
+	}
+	for len(t.queue) > 0 && t.state[t.queue[0]] == doneOK {
+		t.prefixv = t.queue[0]
+		delete(t.state, t.queue[0])
+		t.queue = t.queue[1:]
+	}
+}
+
+func (t *tracker) prefix() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.prefixv
+}
+
+func (t *tracker) allDone() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.queue) == 0
+}
