@@ -22,6 +22,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"example.com/gmailoauth/internal/config"
+	"example.com/gmailoauth/internal/gmailquota"
 	"example.com/gmailoauth/internal/httpx"
 	"example.com/gmailoauth/internal/keyset"
 	"example.com/gmailoauth/internal/logging"
@@ -70,6 +71,10 @@ type Deps struct {
 	Store   store.Store
 	Flow    *oauthflow.Flow
 	Client  *http.Client // outbound, with timeouts
+	// Gmail carries the frontend's Gmail calls: quota buckets per user and
+	// per instance, and a few quick retries on 429/5xx within the request's
+	// deadline (the sync has its own, more patient transport).
+	Gmail *http.Client
 	Secrets secrets.Source
 	Sweeper Sweeper
 	Log     *slog.Logger
@@ -204,6 +209,14 @@ func (a *App) build(ctx context.Context) (*Deps, error) {
 	hc := &http.Client{Timeout: cfg.OutboundTimeout, Transport: a.opts.Transport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	d := &Deps{Config: cfg, Store: st, Client: hc, Secrets: src, Log: a.log, Now: a.opts.Now}
+	d.Gmail = &http.Client{Timeout: cfg.OutboundTimeout, Transport: &gmailquota.Transport{
+		Base:                  a.opts.Transport,
+		UserUnitsPerMinute:    float64(cfg.GmailQuotaUserPerMin),
+		ProjectUnitsPerMinute: float64(cfg.GmailQuotaProjectPerMin),
+		MaxAttempts:           3,
+		BaseDelay:             100 * time.Millisecond,
+		MaxDelay:              2 * time.Second,
+	}}
 	d.keys.Store(ks)
 	d.Flow = &oauthflow.Flow{
 		Store: st,

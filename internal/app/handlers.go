@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"example.com/gmailoauth/internal/config"
+	"example.com/gmailoauth/internal/gmailquota"
 	"example.com/gmailoauth/internal/httpx"
 	"example.com/gmailoauth/internal/keyset"
 	"example.com/gmailoauth/internal/logging"
@@ -236,11 +237,11 @@ func listMessages(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.R
 			}
 			return tokenError(err)
 		}
-		svc, err := mailbox.NewService(ctx, d.Config.GmailAPIURL, d.Client, at)
+		svc, err := mailbox.NewService(gmailquota.WithUser(ctx, userID), d.Config.GmailAPIURL, d.Gmail, at)
 		if err != nil {
 			return err
 		}
-		res, err := mailbox.List(ctx, svc, req)
+		res, err := mailbox.List(gmailquota.WithUser(ctx, userID), svc, req)
 		if err == nil {
 			httpx.WriteJSON(w, http.StatusOK, res)
 			return nil

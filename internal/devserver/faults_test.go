@@ -186,3 +186,47 @@ func stopEmulatorIn(dir string) error {
 	cmd.Env = append(os.Environ(), "EMULATOR_DIR="+dir)
 	return cmd.Run()
 }
+
+// TestGmailFaults: transient Gmail 5xx and 429 bursts are retried into a
+// success; a Gmail that stays down gives 503 with Retry-After; none of it
+// touches the grant.
+func TestGmailFaults(t *testing.T) {
+	st := memstore.New()
+	s := devtest.Start(t, devtest.Options{Store: st})
+	session, userID := s.Connect(t, "judy@example.com")
+	rt := refreshToken(t, s, st, userID)
+	list := func() *devtest.Response { return s.Get(t, "/list-messages?max_results=3", devtest.Bearer(session)) }
+
+	t.Run("transient 503s are retried", func(t *testing.T) {
+		s.Sandbox.ResetStats()
+		s.Sandbox.SetGmailFaults(sandbox.GmailFaults{FailNext: 2})
+		if r := list(); r.Status != http.StatusOK {
+			t.Errorf("got %d %s, want 200 after retries", r.Status, r.Body)
+		}
+		if got := s.Sandbox.Stats().GmailFailures; got != 2 {
+			t.Errorf("injected failures answered = %d, want 2", got)
+		}
+	})
+	t.Run("429 burst recovers", func(t *testing.T) {
+		s.Sandbox.ResetStats()
+		s.Sandbox.SetGmailFaults(sandbox.GmailFaults{QuotaUnitsPerSecond: 5}) // one list call per second
+		for i := 0; i < 3; i++ {
+			if r := list(); r.Status != http.StatusOK {
+				t.Errorf("call %d: got %d %s, want 200 once the quota refills", i, r.Status, r.Body)
+			}
+		}
+		if s.Sandbox.Stats().RateLimited == 0 {
+			t.Errorf("the sandbox answered no 429: the burst did not hit the quota")
+		}
+	})
+	t.Run("down", func(t *testing.T) {
+		s.Sandbox.SetGmailFaults(sandbox.GmailFaults{FailNext: 1000})
+		wantRetryable(t, list(), "upstream_unavailable")
+	})
+	s.Sandbox.SetGmailFaults(sandbox.GmailFaults{})
+	grantIntact(t, s, st, userID, rt)
+	if r := list(); r.Status != http.StatusOK {
+		t.Errorf("after recovery: got %d %s, want 200", r.Status, r.Body)
+	}
+	assertNoSecretsLogged(t, s, session, rt)
+}
