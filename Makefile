@@ -41,6 +41,28 @@ test: ## Run every test; starts the Firestore emulator for them and stops it aft
 test-short: ## Run the tests that need no emulator or browser
 	$(GO) test -count=1 -short $(PKGS)
 
+FUZZTIME ?= 10s
+FUZZ_TARGETS := internal/session:FuzzSessionVerify internal/oauthflow:FuzzCheckReturnTo \
+	internal/mailbox:FuzzParseListRequest internal/logging:FuzzScrub \
+	internal/keyset:FuzzKeysetParse internal/app:FuzzCallback
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME (default 10s) each
+	@set -eo pipefail; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz: $$fn ($$pkg, $(FUZZTIME))"; \
+	  $(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) ./$$pkg/ | tail -n 2; \
+	done
+
+.PHONY: load
+load: ## Load test: 200 users connect, then 1,000 concurrent ListMessages; prints p50/p99 and peak memory
+	@set -euo pipefail; out=$$($(EMULATOR) start); host=$${out##*=}; \
+	trap '$(EMULATOR) stop' EXIT; \
+	FIRESTORE_EMULATOR_HOST=$$host $(GO) test -run '^TestLoad$$' -count=1 -v ./internal/devserver/ | grep -v '^    load_test.go'
+
+.PHONY: demo-test
+demo-test: ## Drive the demo page in headless Chromium; SCREENSHOT_DIR=dir keeps the screenshot
+	CI=$${CI:-true} $(GO) test -count=1 -run TestDemoInBrowser -v ./internal/demo
+
 .PHONY: build
 build: ## Compile and vet everything
 	$(GO) build ./...

@@ -288,3 +288,25 @@ func TestRefreshInvalidGrant(t *testing.T) {
 		t.Errorf("after reconnect: got %d %s, want 200", r.Status, r.Body)
 	}
 }
+
+// TestCodeInjection: an authorization code obtained in one authorization
+// (say, stolen from another user's redirect) cannot be redeemed with another
+// authorization's state: the PKCE verifier bound to that state does not
+// match the code's challenge, so the token endpoint refuses it and nothing is
+// stored (RFC 9700 §4.5).
+func TestCodeInjection(t *testing.T) {
+	st := memstore.New()
+	s := devtest.Start(t, devtest.Options{Store: st})
+	victim := consentRedirect(t, s, begin(t, s, "login_hint=victim@example.com", nil))
+	attacker := consentRedirect(t, s, begin(t, s, "login_hint=attacker@example.com", nil))
+	injected := *attacker
+	q := injected.Query()
+	q.Set("code", victim.Query().Get("code"))
+	injected.RawQuery = q.Encode()
+	wantError(t, s.Get(t, injected.String(), nil), http.StatusBadRequest, "invalid_grant")
+	for _, email := range []string{"victim@example.com", "attacker@example.com"} {
+		if _, err := st.GetCredential(context.Background(), sandbox.SubFor(email)); err != store.ErrNotFound {
+			t.Errorf("%s: stored a credential from an injected code (err %v)", email, err)
+		}
+	}
+}
