@@ -94,22 +94,24 @@ bench: ## Print the benchmark tables (sync, hot path); figures, not assertions
 keyset: ## Print a new app keyset JSON (pipe it to gcloud secrets versions add)
 	@$(GO) run ./functions/cmd/keyset
 
+TF ?= $(shell command -v terraform 2>/dev/null || command -v tofu 2>/dev/null || echo terraform)
+
 .PHONY: tf-check
-tf-check: ## Offline Terraform checks with real OpenTofu: fmt, validate, tofu test
-	.ci/tf-check
+tf-check: ## Offline Terraform checks with real OpenTofu: fmt, validate, tofu test (mock providers), zip lists vs Go test
+	bash .ci/tf-check
 
 .PHONY: tf-init
-tf-init: ## terraform init in terraform/
-	cd $(TF_DIR) && terraform init
+tf-init: ## terraform init in terraform/ (real providers from the registry)
+	$(TF) -chdir=$(TF_DIR) init
 
 .PHONY: tf-plan
-tf-plan: ## terraform plan in terraform/
-	cd $(TF_DIR) && terraform plan
+tf-plan: ## Show what tf-apply would change (settings in terraform/terraform.tfvars)
+	$(TF) -chdir=$(TF_DIR) plan
 
 .PHONY: tf-apply
-tf-apply: ## terraform apply in terraform/ (deploys everything)
-	cd $(TF_DIR) && terraform apply
+tf-apply: ## Deploy to Google Cloud (see terraform/README.md)
+	$(TF) -chdir=$(TF_DIR) apply
 
 .PHONY: tf-destroy
-tf-destroy: ## terraform destroy in terraform/
-	cd $(TF_DIR) && terraform destroy
+tf-destroy: ## Tear down (Firestore data is kept unless firestore_deletion_policy=DELETE)
+	$(TF) -chdir=$(TF_DIR) destroy

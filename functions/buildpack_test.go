@@ -1,0 +1,639 @@
+package functions_test
+
+// This test builds each Cloud Function the way Google Cloud builds it.
+//
+// Terraform (terraform/functions.tf) zips each function from the rules in
+// terraform/functions.json: go.mod, go.sum, internal/** without _test.go files
+// or testdata/ directories, and functions/<name>/*.go moved to the zip root.
+// This test reads the same rules file, assembles the same file list, writes
+// the zip, unpacks it and then does what the Go functions buildpack
+// (GoogleCloudPlatform/buildpacks, cmd/go/functions_framework) does with an
+// uploaded source:
+//
+//   - parses the .go files at the source root and fails on a second package
+//     name (a _test package included);
+//   - needs go.mod (module path with a dot in its first element);
+//   - writes functions.local/app/main.go from its "declarative" template
+//     (used when the package imports .../functions-framework-go/functions): a
+//     main that blank-imports the module root package and calls
+//     funcframework.Start;
+//   - runs go mod tidy, then go build of that main package.
+//
+// The binary is then started with FUNCTION_TARGET set to the entry point and a
+// deliberately empty configuration: the registered function must answer, with
+// the app's 500 {"error":{"code":"misconfigured"}}. An unknown FUNCTION_TARGET
+// must make it exit, which proves the entry point is the registered name.
+//
+// .ci/tf-check also runs TestZipManifestMatchesTerraform with the file lists
+// OpenTofu computed, so the Go and Terraform implementations of the rules
+// provably agree on the real tree.
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"go/parser"
+	"go/token"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"text/template"
+	"time"
+)
+
+// zipRules mirrors terraform/functions.json.
+type zipRules struct {
+	RootFiles       []string `json:"root_files"`
+	IncludeTrees    []string `json:"include_trees"`
+	ExcludeSuffixes []string `json:"exclude_suffixes"`
+	ExcludeDirs     []string `json:"exclude_dirs"`
+	Functions       map[string]struct {
+		Dir        string `json:"dir"`
+		EntryPoint string `json:"entry_point"`
+		Name       string `json:"name"`
+	} `json:"functions"`
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func loadRules(t *testing.T, root string) zipRules {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, "terraform", "functions.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r zipRules
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatalf("terraform/functions.json: %v", err)
+	}
+	if len(r.Functions) == 0 {
+		t.Fatal("terraform/functions.json lists no functions")
+	}
+	return r
+}
+
+func (r zipRules) excludedName(name string) bool {
+	for _, s := range r.ExcludeSuffixes {
+		if strings.HasSuffix(name, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r zipRules) excludedDir(rel string) bool {
+	for _, part := range strings.Split(path.Dir(rel), "/") {
+		for _, d := range r.ExcludeDirs {
+			if part == d {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// manifest returns zip path -> repository-relative source path for one
+// function, by the same rules as local.function_sources in functions.tf.
+func manifest(root string, r zipRules, fnDir string) (map[string]string, error) {
+	m := map[string]string{}
+	for _, f := range r.RootFiles {
+		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
+			return nil, fmt.Errorf("root file: %w", err)
+		}
+		m[f] = f
+	}
+	for _, tree := range r.IncludeTrees {
+		err := filepath.WalkDir(filepath.Join(root, tree), func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.Type().IsRegular() {
+				return nil
+			}
+			rel, err := filepath.Rel(root, p)
+			if err != nil {
+				return err
+			}
+			rel = filepath.ToSlash(rel)
+			if r.excludedName(rel) || r.excludedDir(rel) {
+				return nil
+			}
+			m[rel] = rel
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	entries, err := os.ReadDir(filepath.Join(root, fnDir))
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".go") || r.excludedName(e.Name()) {
+			continue
+		}
+		m[e.Name()] = fnDir + "/" + e.Name()
+	}
+	return m, nil
+}
+
+// writeZip writes the files of m into a zip, in sorted order like the archive
+// provider does.
+func writeZip(root string, m map[string]string) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(m[n])))
+		if err != nil {
+			return nil, err
+		}
+		w, err := zw.Create(n)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := w.Write(data); err != nil {
+			return nil, err
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func unzip(data []byte, dir string) error {
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return err
+	}
+	for _, f := range zr.File {
+		dst := filepath.Join(dir, filepath.FromSlash(f.Name))
+		if !strings.HasPrefix(dst, filepath.Clean(dir)+string(os.PathSeparator)) {
+			return fmt.Errorf("zip entry escapes the directory: %s", f.Name)
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		rc, err := f.Open()
+		if err != nil {
+			return err
+		}
+		data, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return err
+		}
+		// Writable, like an uploaded source: the buildpack edits go.mod.
+		if err := os.WriteFile(dst, data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const functionsPackage = "github.com/GoogleCloudPlatform/functions-framework-go/functions"
+
+// rootPackage is what the buildpack learns about the uploaded source.
+type rootPackage struct {
+	Module  string // from go.mod
+	Name    string // package name at the root
+	Imports map[string]bool
+}
+
+// checkBuildpackRoot applies the buildpack's rules to an unpacked source.
+func checkBuildpackRoot(dir string) (*rootPackage, error) {
+	mod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		return nil, fmt.Errorf("go.mod missing at the source root: %w", err)
+	}
+	pkg := &rootPackage{Imports: map[string]bool{}}
+	for _, line := range strings.Split(string(mod), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "module" {
+			pkg.Module = strings.Trim(f[1], `"`)
+			break
+		}
+	}
+	if pkg.Module == "" {
+		return nil, errors.New("go.mod has no module line")
+	}
+	if first := strings.Split(pkg.Module, "/")[0]; !strings.Contains(first, ".") {
+		return nil, fmt.Errorf("module path %q needs a dot in its first element (e.g. example.com/module)", pkg.Module)
+	}
+	goFiles, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		return nil, err
+	}
+	if len(goFiles) == 0 {
+		return nil, errors.New("no .go files at the source root: the function package must be at the zip root")
+	}
+	fset := token.NewFileSet()
+	for _, f := range goFiles {
+		if strings.HasSuffix(f, "_test.go") {
+			return nil, fmt.Errorf("%s: test files must not be deployed (the buildpack parses them as part of the root package)", filepath.Base(f))
+		}
+		af, err := parser.ParseFile(fset, f, nil, parser.ImportsOnly)
+		if err != nil {
+			return nil, err
+		}
+		if pkg.Name == "" {
+			pkg.Name = af.Name.Name
+		} else if af.Name.Name != pkg.Name {
+			return nil, fmt.Errorf("two package names at the source root: %s and %s (%s)", pkg.Name, af.Name.Name, filepath.Base(f))
+		}
+		for _, imp := range af.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			pkg.Imports[p] = true
+		}
+	}
+	if pkg.Name == "main" {
+		return nil, errors.New("the root package is main; the buildpack generates main itself")
+	}
+	if !pkg.Imports[functionsPackage] {
+		return nil, fmt.Errorf("the root package does not import %s: it must register its function with functions.HTTP", functionsPackage)
+	}
+	return pkg, nil
+}
+
+// mainTemplate is the buildpack's declarative template (used when the function
+// package imports the functions package).
+var mainTemplate = template.Must(template.New("main").Parse(`// Binary main file implements an HTTP server that loads and runs user's code
+// on incoming HTTP requests.
+package main
+
+import (
+	"log"
+	"net/http"
+	"os"
+
+	_ "{{.Package}}"
+
+	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
+)
+
+func main() {
+	http.HandleFunc("/robots.txt", http.NotFound)
+	http.HandleFunc("/favicon.ico", http.NotFound)
+
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	if err := funcframework.Start(port); err != nil {
+		log.Fatalf("Function failed to start: %v\n", err)
+	}
+}
+`))
+
+// buildLikeBuildpack writes the generated main into dir and builds it.
+func buildLikeBuildpack(t *testing.T, dir string, pkg *rootPackage) string {
+	t.Helper()
+	// The buildpack imports <module>/<package name> when a directory of that
+	// name exists at the root, else the module root package.
+	importPath := pkg.Module
+	if st, err := os.Stat(filepath.Join(dir, pkg.Name)); err == nil && st.IsDir() {
+		importPath = pkg.Module + "/" + pkg.Name
+	}
+	mainDir := filepath.Join(dir, "functions.local", "app")
+	if err := os.MkdirAll(mainDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var src bytes.Buffer
+	if err := mainTemplate.Execute(&src, map[string]string{"Package": importPath}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mainDir, "main.go"), src.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "function")
+	for _, args := range [][]string{
+		{"go", "mod", "tidy"},
+		{"go", "build", "-trimpath", "-o", bin, "./functions.local/app"},
+	} {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off", "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	return bin
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}
+
+// runFunction starts bin like Cloud Run starts a function: FUNCTION_TARGET and
+// PORT, and (deliberately) none of the app's configuration.
+// exited is closed when the process ends; err is its Wait result.
+type process struct {
+	exited chan struct{}
+	err    error
+}
+
+func runFunction(t *testing.T, bin, target string) (baseURL string, p *process) {
+	t.Helper()
+	port := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin)
+	cmd.Env = []string{"FUNCTION_TARGET=" + target, "PORT=" + port, "HOME=" + t.TempDir()}
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p = &process{exited: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		cancel()
+		<-p.exited
+		if t.Failed() {
+			t.Logf("function output:\n%s", logs.String())
+		}
+	})
+	return "http://127.0.0.1:" + port, p
+}
+
+func TestFunctionZipsBuildAndServeLikeTheBuildpack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds three binaries")
+	}
+	root := repoRoot(t)
+	rules := loadRules(t, root)
+	keys := make([]string, 0, len(rules.Functions))
+	for k := range rules.Functions {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		fn := rules.Functions[key]
+		t.Run(key, func(t *testing.T) {
+			m, err := manifest(root, rules, fn.Dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := writeZip(root, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			if err := unzip(data, dir); err != nil {
+				t.Fatal(err)
+			}
+			pkg, err := checkBuildpackRoot(dir)
+			if err != nil {
+				t.Fatalf("zip of %s is not a valid buildpack source: %v", fn.Dir, err)
+			}
+			if pkg.Module != "example.com/gmailoauth" {
+				t.Errorf("module = %q", pkg.Module)
+			}
+			// Nothing but the rules' files reached the zip.
+			for name := range m {
+				if strings.HasPrefix(name, "functions/") || strings.HasSuffix(name, "_test.go") || strings.Contains(name, "testdata/") {
+					t.Errorf("zip holds %s", name)
+				}
+			}
+			for _, f := range []string{"go.mod", "go.sum"} {
+				if _, ok := m[f]; !ok {
+					t.Errorf("zip lacks %s", f)
+				}
+			}
+
+			bin := buildLikeBuildpack(t, dir, pkg)
+
+			// The registered function answers; empty configuration -> 500 misconfigured.
+			base, proc := runFunction(t, bin, fn.EntryPoint)
+			resp := waitForAnswer(t, base+"/", proc)
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var e struct {
+				Error struct {
+					Code string `json:"code"`
+				} `json:"error"`
+			}
+			if resp.StatusCode != http.StatusInternalServerError || json.Unmarshal(body, &e) != nil || e.Error.Code != "misconfigured" {
+				t.Fatalf("%s with an empty configuration answered %d %s; want 500 with error.code misconfigured", fn.EntryPoint, resp.StatusCode, body)
+			}
+
+			// The entry point is the registered name: another name does not start.
+			_, proc = runFunction(t, bin, fn.EntryPoint+"Unregistered")
+			select {
+			case <-proc.exited:
+				if proc.err == nil {
+					t.Errorf("FUNCTION_TARGET=%sUnregistered exited 0; want a failure", fn.EntryPoint)
+				}
+			case <-time.After(20 * time.Second):
+				t.Errorf("FUNCTION_TARGET=%sUnregistered kept running; want it to fail to start", fn.EntryPoint)
+			}
+		})
+	}
+}
+
+func waitForAnswer(t *testing.T, url string, p *process) *http.Response {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case <-p.exited:
+			t.Fatalf("function exited before answering: %v", p.err)
+		default:
+		}
+		resp, err := client.Get(url)
+		if err == nil {
+			return resp
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no answer from %s: %v", url, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// writeTree creates files (path -> content) under a new temp dir.
+func writeTree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for p, content := range files {
+		dst := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+const goodFunction = `package hello
+
+import "github.com/GoogleCloudPlatform/functions-framework-go/functions"
+
+func init() { functions.HTTP("Hello", nil) }
+`
+
+func TestManifestRulesOnASyntheticTree(t *testing.T) {
+	rules := loadRules(t, repoRoot(t))
+	root := writeTree(t, map[string]string{
+		"go.mod":                        "module example.com/x\n",
+		"go.sum":                        "",
+		"README.md":                     "not deployed",
+		"functions/hello/hello.go":      goodFunction,
+		"functions/hello/more.go":       "package hello\n",
+		"functions/hello/hello_test.go": "package hello_test\n",
+		"functions/hello/notes.txt":     "not deployed",
+		"functions/cmd/dev/main.go":     "package main\n",
+		"functions/buildpack_test.go":   "package functions_test\n",
+		"internal/a/a.go":               "package a\n",
+		"internal/a/a_test.go":          "package a\n",
+		"internal/a/static/page.html":   "<p>embedded</p>",
+		"internal/a/testdata/in.json":   "{}",
+		"internal/b/testdata/x/deep.go": "package x\n",
+		"internal/b/c/c.go":             "package c\n",
+	})
+	got, err := manifest(root, rules, "functions/hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"go.mod":                      "go.mod",
+		"go.sum":                      "go.sum",
+		"hello.go":                    "functions/hello/hello.go",
+		"more.go":                     "functions/hello/more.go",
+		"internal/a/a.go":             "internal/a/a.go",
+		"internal/a/static/page.html": "internal/a/static/page.html",
+		"internal/b/c/c.go":           "internal/b/c/c.go",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("manifest:\n got %v\nwant %v", got, want)
+	}
+	data, err := writeZip(root, got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := unzip(data, dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := checkBuildpackRoot(dir); err != nil {
+		t.Fatalf("valid synthetic source rejected: %v", err)
+	}
+}
+
+func TestBuildpackRootCheckRejects(t *testing.T) {
+	const goMod = "module example.com/x\n\ngo 1.26\n"
+	for name, tc := range map[string]struct {
+		files map[string]string
+		want  string
+	}{
+		"two package names": {
+			files: map[string]string{"go.mod": goMod, "hello.go": goodFunction, "other.go": "package other\n"},
+			want:  "two package names",
+		},
+		"a _test.go at the root (external test package)": {
+			files: map[string]string{"go.mod": goMod, "hello.go": goodFunction, "hello_test.go": "package hello_test\n"},
+			want:  "test files",
+		},
+		"a _test.go at the root (same package)": {
+			files: map[string]string{"go.mod": goMod, "hello.go": goodFunction, "hello_test.go": "package hello\n"},
+			want:  "test files",
+		},
+		"no go.mod": {
+			files: map[string]string{"hello.go": goodFunction},
+			want:  "go.mod missing",
+		},
+		"module path without a dot": {
+			files: map[string]string{"go.mod": "module gmailoauth\n", "hello.go": goodFunction},
+			want:  "needs a dot",
+		},
+		"no package at the root": {
+			files: map[string]string{"go.mod": goMod, "internal/a/a.go": "package a\n"},
+			want:  "no .go files",
+		},
+		"package main at the root": {
+			files: map[string]string{"go.mod": goMod, "main.go": "package main\n\nimport _ \"" + functionsPackage + "\"\n"},
+			want:  "package is main",
+		},
+		"no functions.HTTP registration": {
+			files: map[string]string{"go.mod": goMod, "hello.go": "package hello\n"},
+			want:  "does not import",
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := checkBuildpackRoot(writeTree(t, tc.files))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v; want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestZipManifestMatchesTerraform compares this file's assembly with the file
+// lists OpenTofu computed from terraform/functions.tf (local.function_sources,
+// printed by `tofu console` in .ci/tf-check). Skipped unless that file is given.
+func TestZipManifestMatchesTerraform(t *testing.T) {
+	file := os.Getenv("GMAILOAUTH_TF_FUNCTION_SOURCES")
+	if file == "" {
+		t.Skip("GMAILOAUTH_TF_FUNCTION_SOURCES not set (.ci/tf-check sets it)")
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// tofu console prints the jsonencode()d value as a quoted string.
+	text, err := strconv.Unquote(strings.TrimSpace(string(raw)))
+	if err != nil {
+		t.Fatalf("unexpected tofu console output %q: %v", raw, err)
+	}
+	var tf map[string]map[string]string
+	if err := json.Unmarshal([]byte(text), &tf); err != nil {
+		t.Fatal(err)
+	}
+	root := repoRoot(t)
+	rules := loadRules(t, root)
+	if len(tf) != len(rules.Functions) {
+		t.Errorf("terraform has %d functions, functions.json %d", len(tf), len(rules.Functions))
+	}
+	for key, fn := range rules.Functions {
+		got, err := manifest(root, rules, fn.Dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, tf[key]) {
+			t.Errorf("%s: Go and Terraform zip file lists differ\n  go: %v\n  tf: %v", key, got, tf[key])
+		}
+	}
+}

@@ -1,0 +1,190 @@
+# The three Cloud Functions (2nd gen, HTTP, Go).
+#
+# Source layout (DESIGN.md "Layout"): the Go buildpack compiles only the
+# package at the ROOT of the uploaded source, so each function gets its own
+# zip: go.mod, go.sum, internal/** (minus tests and testdata) and its
+# functions/<name>/*.go moved to the zip root. The rules live in
+# functions.json, which functions/buildpack_test.go reads too: that test
+# assembles the same zips, builds them the way the buildpack does and starts
+# them, and .ci/tf-check compares its file lists with the ones below.
+
+locals {
+  zip_rules = jsondecode(file("${path.module}/functions.json"))
+
+  # Key (authorize, callback, listmessages) => entry point, source dir and the
+  # deployed name (name_prefix + short name).
+  functions = {
+    for key, fn in local.zip_rules.functions : key => {
+      dir         = fn.dir
+      entry_point = fn.entry_point
+      name        = "${var.name_prefix}-${fn.name}"
+    }
+  }
+
+  source_root = abspath("${path.module}/..")
+
+  # Every file under the include trees, minus excluded suffixes (_test.go) and
+  # anything inside an excluded directory (testdata/).
+  tree_files = sort(flatten([
+    for tree in local.zip_rules.include_trees : [
+      for f in fileset(local.source_root, "${tree}/**") : f
+      if !anytrue([for s in local.zip_rules.exclude_suffixes : endswith(f, s)]) &&
+      length(setintersection(split("/", dirname(f)), local.zip_rules.exclude_dirs)) == 0
+    ]
+  ]))
+
+  # Zip path => repository-relative source path, per function.
+  function_sources = {
+    for key, fn in local.functions : key => merge(
+      { for f in local.zip_rules.root_files : f => f },
+      { for f in local.tree_files : f => f },
+      {
+        for f in fileset("${local.source_root}/${fn.dir}", "*.go") : f => "${fn.dir}/${f}"
+        if !anytrue([for s in local.zip_rules.exclude_suffixes : endswith(f, s)])
+      },
+    )
+  }
+
+  # Content hash of each zip: sha256 over "zip-path file-sha256" lines. It is
+  # known at plan time (unlike the zip's own checksum it does not depend on zip
+  # metadata), and it names the uploaded object, so any change to a file that
+  # goes into a function's zip uploads a new object, which changes the
+  # function's build source and redeploys that function, and only that one.
+  source_hash = {
+    for key, files in local.function_sources : key => sha256(join("\n", [
+      for zp in sort(keys(files)) : "${zp} ${filesha256("${local.source_root}/${files[zp]}")}"
+    ]))
+  }
+
+  # Predictable URLs. A 2nd gen function's `url` is
+  # https://REGION-PROJECT.cloudfunctions.net/NAME. The functions need each
+  # other's URLs in their environment (every function needs OAuthCallback's URL
+  # as OAUTH_REDIRECT_URL; ListMessages needs its own URL as SCHEDULER_AUDIENCE),
+  # and a resource cannot reference its own attributes, so referencing
+  # google_cloudfunctions2_function.function[*].url would be a cycle. Building
+  # the URLs from known inputs breaks the cycle and makes them known at plan
+  # time (they are printed as outputs before the first apply finishes, e.g. to
+  # register the redirect URI). The function's own `url` attribute is this same
+  # URL (README: "If the URLs ever differ").
+  function_urls = {
+    for key, fn in local.functions : key => "https://${var.region}-${var.project_id}.cloudfunctions.net/${fn.name}"
+  }
+
+  firestore_location = var.firestore_location != "" ? var.firestore_location : var.region
+
+  # DESIGN.md "Configuration". Identical for the three functions: they share
+  # one configuration loader, and each reads what it needs.
+  function_env = {
+    GOOGLE_CLOUD_PROJECT      = var.project_id
+    OAUTH_CLIENT_SECRET       = local.oauth_client_secret_version
+    APP_KEYS_SECRET           = local.app_keys_secret_version
+    OAUTH_REDIRECT_URL        = local.function_urls["callback"]
+    ALLOWED_RETURN_ORIGINS    = join(",", var.allowed_return_origins)
+    SCHEDULER_SERVICE_ACCOUNT = local.scheduler_sa_email
+    SCHEDULER_AUDIENCE        = local.function_urls["listmessages"]
+    SYNC_QUERY                = var.sync_query
+    SYNC_CONCURRENCY          = tostring(var.sync_concurrency)
+    SYNC_DEADLINE             = "${var.sync_deadline_seconds}s"
+    STORE                     = "firestore"
+  }
+
+  function_timeout = {
+    authorize    = var.function_timeout_seconds
+    callback     = var.function_timeout_seconds
+    listmessages = var.list_messages_timeout_seconds
+  }
+}
+
+resource "google_storage_bucket" "source" {
+  project                     = var.project_id
+  name                        = "${var.project_id}-${var.name_prefix}-fn-source"
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  # Holds nothing but build inputs that can be rebuilt from the repository.
+  force_destroy = true
+
+  depends_on = [google_project_service.apis]
+}
+
+# Built at plan time from local.function_sources. Entries are written in sorted
+# order without timestamps, so the zip is reproducible. `file()` needs UTF-8:
+# every file in a function zip must be text (Go code, go.mod/go.sum, embedded
+# HTML/CSS/JS/JSON); a binary asset under internal/ fails the plan with a clear
+# "invalid UTF-8" error.
+data "archive_file" "function" {
+  for_each = local.function_sources
+
+  type             = "zip"
+  output_path      = "${path.module}/build/${each.key}.zip"
+  output_file_mode = "0644"
+
+  dynamic "source" {
+    for_each = each.value
+    content {
+      filename = source.key
+      content  = file("${local.source_root}/${source.value}")
+    }
+  }
+}
+
+resource "google_storage_bucket_object" "function_source" {
+  for_each = local.functions
+
+  bucket       = google_storage_bucket.source.name
+  name         = "${each.key}-${local.source_hash[each.key]}.zip"
+  source       = data.archive_file.function[each.key].output_path
+  content_type = "application/zip"
+}
+
+resource "google_cloudfunctions2_function" "function" {
+  for_each = local.functions
+
+  project     = var.project_id
+  location    = var.region
+  name        = each.value.name
+  description = "${each.value.entry_point} (example.com/gmailoauth/${each.value.dir})"
+
+  build_config {
+    runtime         = "go126"
+    entry_point     = each.value.entry_point # the name registered with functions.HTTP
+    service_account = "projects/${var.project_id}/serviceAccounts/${local.build_sa_email}"
+
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.function_source[each.key].name
+      }
+    }
+  }
+
+  service_config {
+    service_account_email            = local.function_sa_email[each.key]
+    available_memory                 = var.function_memory
+    available_cpu                    = var.function_cpu
+    timeout_seconds                  = local.function_timeout[each.key]
+    max_instance_request_concurrency = var.function_concurrency
+    min_instance_count               = 0 # nothing runs (or costs) while idle
+    max_instance_count               = var.function_max_instances
+    ingress_settings                 = "ALLOW_ALL"
+    all_traffic_on_latest_revision   = true
+    environment_variables            = local.function_env
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.sync_deadline_seconds > 0 && var.sync_deadline_seconds < var.list_messages_timeout_seconds
+      error_message = "sync_deadline_seconds (SYNC_DEADLINE) must be positive and below list_messages_timeout_seconds, so a sweep stops, saves its checkpoints and answers before ListMessages is cut off."
+    }
+  }
+
+  depends_on = [
+    google_project_service.apis,
+    google_firestore_database.main,
+    google_secret_manager_secret_iam_member.function_reads_secret,
+    google_project_iam_member.function_firestore,
+    google_project_iam_member.build,
+    google_storage_bucket_iam_member.build_reads_source,
+  ]
+}
+

@@ -1,0 +1,100 @@
+# Firestore, secrets, APIs and outputs.
+
+mock_provider "google" {}
+mock_provider "archive" {}
+mock_provider "random" {}
+
+variables {
+  project_id = "demo-project"
+  region     = "europe-west1"
+}
+
+run "firestore_native_with_ttl_on_oauth_states" {
+  command = plan
+
+  assert {
+    condition = (
+      google_firestore_database.main.name == "(default)" &&
+      google_firestore_database.main.type == "FIRESTORE_NATIVE" &&
+      google_firestore_database.main.location_id == "europe-west1"
+    )
+    error_message = "Firestore must be the (default) database in Native mode in var.region."
+  }
+
+  assert {
+    condition = (
+      google_firestore_field.oauth_states_ttl.collection == "oauth_states" &&
+      google_firestore_field.oauth_states_ttl.field == "expires_at" &&
+      length(google_firestore_field.oauth_states_ttl.ttl_config) == 1
+    )
+    error_message = "A TTL policy must cover oauth_states.expires_at."
+  }
+}
+
+run "keyset_is_generated_without_entering_the_state" {
+  command = plan
+
+  assert {
+    condition = (
+      google_secret_manager_secret_version.app_keys.secret == google_secret_manager_secret.app_keys.id &&
+      google_secret_manager_secret_version.app_keys.secret_data == null &&
+      google_secret_manager_secret_version.app_keys.secret_data_wo_version == 1
+    )
+    error_message = "The keyset version must be written through the write-only secret_data_wo only."
+  }
+
+  assert {
+    condition = (
+      google_secret_manager_secret.oauth_client.secret_id == "gmail-oauth-client" &&
+      google_secret_manager_secret.app_keys.secret_id == "gmail-app-keys"
+    )
+    error_message = "Secret IDs changed."
+  }
+}
+
+run "required_apis_are_enabled" {
+  command = plan
+
+  assert {
+    condition = length(setsubtract([
+      "cloudfunctions.googleapis.com", "run.googleapis.com", "cloudbuild.googleapis.com",
+      "artifactregistry.googleapis.com", "firestore.googleapis.com", "secretmanager.googleapis.com",
+      "cloudscheduler.googleapis.com", "gmail.googleapis.com", "iam.googleapis.com", "storage.googleapis.com",
+    ], [for s in google_project_service.apis : s.service])) == 0
+    error_message = "A required API is not enabled."
+  }
+
+  assert {
+    condition     = alltrue([for s in google_project_service.apis : !s.disable_on_destroy])
+    error_message = "Destroy must not turn APIs off."
+  }
+}
+
+run "outputs_a_user_needs_next" {
+  command = plan
+
+  assert {
+    condition = (
+      output.authorize_url == "https://europe-west1-demo-project.cloudfunctions.net/gmail-authorize" &&
+      output.oauth_callback_url == "https://europe-west1-demo-project.cloudfunctions.net/gmail-oauth-callback" &&
+      output.list_messages_url == "https://europe-west1-demo-project.cloudfunctions.net/gmail-list-messages" &&
+      output.oauth_redirect_uri == output.oauth_callback_url
+    )
+    error_message = "URL outputs are wrong."
+  }
+
+  assert {
+    condition     = output.upload_client_secret_command == "gcloud secrets versions add gmail-oauth-client --project=demo-project --data-file=client_secret.json"
+    error_message = "Upload command is wrong."
+  }
+}
+
+run "project_id_must_be_an_id" {
+  command = plan
+
+  variables {
+    project_id = "123456789012"
+  }
+
+  expect_failures = [var.project_id]
+}

@@ -1,0 +1,158 @@
+# Least privilege (issue point 2). Plans against mock providers: no API calls.
+# Every assertion names exact roles, members and targets, so widening or
+# moving a grant fails a run.
+
+mock_provider "google" {}
+mock_provider "archive" {}
+mock_provider "random" {}
+
+variables {
+  project_id = "demo-project"
+  region     = "europe-west1"
+}
+
+run "one_service_account_per_function_and_one_for_the_scheduler" {
+  command = plan
+
+  assert {
+    condition = {
+      for k, sa in google_service_account.function : k => sa.account_id
+      } == {
+      authorize    = "gmail-authorize"
+      callback     = "gmail-oauth-callback"
+      listmessages = "gmail-list-messages"
+    }
+    error_message = "Expected exactly one runtime service account per function."
+  }
+
+  assert {
+    condition = (
+      google_service_account.scheduler.account_id == "gmail-scheduler" &&
+      google_service_account.build.account_id == "gmail-build"
+    )
+    error_message = "The scheduler and the builds need their own service accounts."
+  }
+
+  assert {
+    condition = alltrue([
+      for k, fn in google_cloudfunctions2_function.function :
+      fn.service_config[0].service_account_email == "${google_service_account.function[k].account_id}@demo-project.iam.gserviceaccount.com"
+    ])
+    error_message = "Each function must run as its own service account."
+  }
+}
+
+run "secret_accessor_only_on_the_two_secrets_for_the_function_accounts" {
+  command = plan
+
+  assert {
+    condition = toset([
+      for b in google_secret_manager_secret_iam_member.function_reads_secret : "${b.secret_id} ${b.role} ${b.member}"
+      ]) == toset(flatten([
+        for fn in ["gmail-authorize", "gmail-oauth-callback", "gmail-list-messages"] : [
+          "gmail-oauth-client roles/secretmanager.secretAccessor serviceAccount:${fn}@demo-project.iam.gserviceaccount.com",
+          "gmail-app-keys roles/secretmanager.secretAccessor serviceAccount:${fn}@demo-project.iam.gserviceaccount.com",
+        ]
+    ]))
+    error_message = "Secret bindings must be exactly secretAccessor on the OAuth client and keyset secrets for the three function accounts."
+  }
+
+  assert {
+    condition     = length(google_secret_manager_secret_iam_member.function_reads_secret) == 6
+    error_message = "Expected 6 secret bindings (3 functions x 2 secrets), nothing more."
+  }
+
+  assert {
+    condition = alltrue([
+      for b in google_secret_manager_secret_iam_member.function_reads_secret :
+      !contains([
+        "serviceAccount:gmail-scheduler@demo-project.iam.gserviceaccount.com",
+        "serviceAccount:gmail-build@demo-project.iam.gserviceaccount.com",
+      ], b.member)
+    ])
+    error_message = "The scheduler and build accounts must not read secrets."
+  }
+}
+
+run "firestore_access_only_for_function_accounts_on_this_database" {
+  command = plan
+
+  assert {
+    condition = toset([
+      for b in google_project_iam_member.function_firestore : "${b.role} ${b.member}"
+      ]) == toset([
+      "roles/datastore.user serviceAccount:gmail-authorize@demo-project.iam.gserviceaccount.com",
+      "roles/datastore.user serviceAccount:gmail-oauth-callback@demo-project.iam.gserviceaccount.com",
+      "roles/datastore.user serviceAccount:gmail-list-messages@demo-project.iam.gserviceaccount.com",
+    ])
+    error_message = "datastore.user must go to the three function accounts only."
+  }
+
+  assert {
+    condition = alltrue([
+      for b in google_project_iam_member.function_firestore :
+      b.condition[0].expression == "resource.name == \"projects/demo-project/databases/(default)\""
+    ])
+    error_message = "datastore.user must be conditioned to the functions' Firestore database."
+  }
+
+  assert {
+    condition     = toset([for b in google_project_iam_member.build : b.role]) == toset(["roles/logging.logWriter", "roles/artifactregistry.writer"])
+    error_message = "The build account gets log writing and image pushing at project level, nothing else."
+  }
+
+  assert {
+    condition = (
+      google_storage_bucket_iam_member.build_reads_source.role == "roles/storage.objectViewer" &&
+      google_storage_bucket_iam_member.build_reads_source.member == "serviceAccount:gmail-build@demo-project.iam.gserviceaccount.com"
+    )
+    error_message = "The build account reads the source bucket only."
+  }
+}
+
+run "scheduler_invokes_list_messages_only" {
+  command = plan
+
+  assert {
+    condition = (
+      google_cloud_run_service_iam_member.scheduler_invokes_list_messages.role == "roles/run.invoker" &&
+      google_cloud_run_service_iam_member.scheduler_invokes_list_messages.member == "serviceAccount:gmail-scheduler@demo-project.iam.gserviceaccount.com" &&
+      google_cloud_run_service_iam_member.scheduler_invokes_list_messages.service == "gmail-list-messages" &&
+      google_cloud_run_service_iam_member.scheduler_invokes_list_messages.service == google_cloudfunctions2_function.function["listmessages"].name &&
+      google_cloud_run_service_iam_member.scheduler_invokes_list_messages.location == "europe-west1"
+    )
+    error_message = "The scheduler account must get run.invoker on ListMessages' service and nothing else."
+  }
+}
+
+run "the_three_functions_are_publicly_invokable" {
+  command = plan
+
+  assert {
+    condition = {
+      for k, b in google_cloud_run_service_iam_member.public : k => "${b.service} ${b.role} ${b.member}"
+      } == {
+      authorize    = "gmail-authorize roles/run.invoker allUsers"
+      callback     = "gmail-oauth-callback roles/run.invoker allUsers"
+      listmessages = "gmail-list-messages roles/run.invoker allUsers"
+    }
+    error_message = "Authorize, OAuthCallback and ListMessages authenticate callers themselves and must be invokable by allUsers."
+  }
+
+  assert {
+    condition     = alltrue([for fn in google_cloudfunctions2_function.function : fn.service_config[0].ingress_settings == "ALLOW_ALL"])
+    error_message = "Browsers and Cloud Scheduler reach the functions from the internet."
+  }
+}
+
+run "source_bucket_is_private" {
+  command = plan
+
+  assert {
+    condition = (
+      google_storage_bucket.source.uniform_bucket_level_access &&
+      google_storage_bucket.source.public_access_prevention == "enforced"
+    )
+    error_message = "The source bucket must be private with uniform access."
+  }
+}

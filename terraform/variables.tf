@@ -1,0 +1,170 @@
+variable "project_id" {
+  description = "Google Cloud project ID to deploy into."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "project_id must be a project ID (6-30 lowercase letters, digits and hyphens), not a project number or a domain-scoped ID."
+  }
+}
+
+variable "region" {
+  description = "Region of the functions, the source bucket and (by default) Firestore and the scheduler job."
+  type        = string
+  default     = "us-central1"
+}
+
+variable "scheduler_region" {
+  description = "Region of the Cloud Scheduler job. Empty means var.region."
+  type        = string
+  default     = ""
+}
+
+variable "firestore_location" {
+  description = "Firestore location ID (a region such as us-central1 or a multi-region such as nam5). Empty means var.region. Cannot be changed after creation."
+  type        = string
+  default     = ""
+}
+
+variable "firestore_deletion_policy" {
+  description = "What `destroy` does to the Firestore database: ABANDON (keep it and its data; default) or DELETE."
+  type        = string
+  default     = "ABANDON"
+
+  validation {
+    condition     = contains(["ABANDON", "DELETE"], var.firestore_deletion_policy)
+    error_message = "firestore_deletion_policy must be ABANDON or DELETE."
+  }
+}
+
+variable "name_prefix" {
+  description = "Prefix of every named resource (functions, service accounts, secrets, job)."
+  type        = string
+  default     = "gmail"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,11}$", var.name_prefix))
+    error_message = "name_prefix must be 1-12 lowercase letters, digits or hyphens, starting with a letter (it ends up in service account IDs, max 30 chars)."
+  }
+}
+
+variable "allowed_return_origins" {
+  description = "Origins (scheme://host[:port]) that Authorize's return_to may point at; becomes ALLOWED_RETURN_ORIGINS."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for o in var.allowed_return_origins : can(regex("^https?://[^/?#,]+$", o))])
+    error_message = "Each allowed return origin is scheme://host[:port], without path or comma."
+  }
+}
+
+# --- function sizing ---------------------------------------------------------
+
+variable "function_memory" {
+  description = "Memory of each function instance (Cloud Run notation, e.g. 512Mi)."
+  type        = string
+  default     = "512Mi"
+}
+
+variable "function_cpu" {
+  description = "vCPUs of each function instance. Concurrency above 1 needs at least 1 vCPU."
+  type        = string
+  default     = "1"
+}
+
+variable "function_timeout_seconds" {
+  description = "Request timeout of Authorize and OAuthCallback."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.function_timeout_seconds >= 1 && var.function_timeout_seconds <= 3600
+    error_message = "function_timeout_seconds must be between 1 and 3600."
+  }
+}
+
+variable "list_messages_timeout_seconds" {
+  description = "Request timeout of ListMessages (the scheduled sweep runs inside one request)."
+  type        = number
+  default     = 540
+
+  validation {
+    condition     = var.list_messages_timeout_seconds >= 1 && var.list_messages_timeout_seconds <= 3600
+    error_message = "list_messages_timeout_seconds must be between 1 and 3600."
+  }
+}
+
+variable "function_concurrency" {
+  description = "Concurrent requests per function instance."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.function_concurrency >= 1 && var.function_concurrency <= 1000
+    error_message = "function_concurrency must be between 1 and 1000."
+  }
+}
+
+variable "function_max_instances" {
+  description = "Maximum instances per function (caps cost and Gmail/Firestore load)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.function_max_instances >= 1
+    error_message = "function_max_instances must be at least 1."
+  }
+}
+
+# --- sync (ListMessages' offline sweep) ---------------------------------------
+
+variable "sync_query" {
+  description = "Gmail search query of a user's first sync (SYNC_QUERY)."
+  type        = string
+  default     = "newer_than:30d"
+}
+
+variable "sync_concurrency" {
+  description = "Users synced at once by one sweep (SYNC_CONCURRENCY)."
+  type        = number
+  default     = 8
+
+  validation {
+    condition     = var.sync_concurrency >= 1 && var.sync_concurrency <= 256
+    error_message = "sync_concurrency must be between 1 and 256."
+  }
+}
+
+variable "sync_deadline_seconds" {
+  description = "When a sweep stops (SYNC_DEADLINE, seconds); must be below list_messages_timeout_seconds so the sweep can save checkpoints and answer."
+  type        = number
+  default     = 480
+}
+
+# --- scheduler -----------------------------------------------------------------
+
+variable "schedule" {
+  description = "Cron schedule of the sync job (Cloud Scheduler syntax)."
+  type        = string
+  default     = "0 * * * *"
+}
+
+variable "schedule_time_zone" {
+  description = "Time zone of the schedule (tz database name)."
+  type        = string
+  default     = "Etc/UTC"
+}
+
+# --- keyset --------------------------------------------------------------------
+
+variable "app_keys_version" {
+  description = "Generation of the Terraform-generated app keyset. Bumping it writes a NEW keyset version with fresh keys only: stored refresh tokens become unreadable (users must consent again) and sessions end. See README for rotating without that."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.app_keys_version >= 1 && floor(var.app_keys_version) == var.app_keys_version
+    error_message = "app_keys_version must be a whole number >= 1."
+  }
+}
