@@ -491,7 +491,7 @@ func (s *spec) validate(method, path string, status int, h http.Header, body []b
 func (s *spec) fragmentCode(loc *url.URL) (string, error) {
 	f, err := url.ParseQuery(loc.EscapedFragment())
 	if err != nil {
-		return "", fmt.Errorf("fragment %q: %v", loc.Fragment, err)
+		return "", fmt.Errorf("fragment %q: %w", loc.Fragment, err)
 	}
 	if f.Get("session") != "" {
 		if f.Get("session_expires_at") == "" {

@@ -67,14 +67,14 @@ type App struct {
 
 // Deps are an instance's ready dependencies.
 type Deps struct {
-	Config  *config.Config
-	Store   store.Store
-	Flow    *oauthflow.Flow
-	Client  *http.Client // outbound, with timeouts
+	Config *config.Config
+	Store  store.Store
+	Flow   *oauthflow.Flow
+	Client *http.Client // outbound, with timeouts
 	// Gmail carries the frontend's Gmail calls: quota buckets per user and
 	// per instance, and a few quick retries on 429/5xx within the request's
 	// deadline (the sync has its own, more patient transport).
-	Gmail *http.Client
+	Gmail   *http.Client
 	Secrets secrets.Source
 	Sweeper Sweeper
 	Log     *slog.Logger

@@ -3,6 +3,7 @@ package devserver_test
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -128,7 +129,7 @@ func TestCallbackBadPaths(t *testing.T) {
 		if au, _ := url.Parse(r.AuthorizationURL()); au == nil || au.Query().Get("prompt") != "consent" {
 			t.Errorf("authorization_url %q: want one that forces consent", r.AuthorizationURL())
 		}
-		if _, err := st.GetCredential(ctx, sandbox.SubFor(email)); err != store.ErrNotFound {
+		if _, err := st.GetCredential(ctx, sandbox.SubFor(email)); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("stored something for a grant without Gmail access: %v", err)
 		}
 	})
@@ -140,7 +141,7 @@ func TestCallbackBadPaths(t *testing.T) {
 		if au, _ := url.Parse(r.AuthorizationURL()); au == nil || au.Query().Get("prompt") != "consent" || au.Query().Get("access_type") != "offline" {
 			t.Errorf("authorization_url %q: want offline access with forced consent", r.AuthorizationURL())
 		}
-		if _, err := st.GetCredential(ctx, sandbox.SubFor(email)); err != store.ErrNotFound {
+		if _, err := st.GetCredential(ctx, sandbox.SubFor(email)); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("stored a credential without a refresh token: %v", err)
 		}
 	})
@@ -305,7 +306,7 @@ func TestCodeInjection(t *testing.T) {
 	injected.RawQuery = q.Encode()
 	wantError(t, s.Get(t, injected.String(), nil), http.StatusBadRequest, "invalid_grant")
 	for _, email := range []string{"victim@example.com", "attacker@example.com"} {
-		if _, err := st.GetCredential(context.Background(), sandbox.SubFor(email)); err != store.ErrNotFound {
+		if _, err := st.GetCredential(context.Background(), sandbox.SubFor(email)); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("%s: stored a credential from an injected code (err %v)", email, err)
 		}
 	}

@@ -3,6 +3,7 @@ package devserver_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -212,7 +213,7 @@ func testEndToEnd(t *testing.T, st store.Store) {
 			t.Fatalf("DELETE /authorize #%d: got %d %s, want 204", i+1, dr.Status, dr.Body)
 		}
 	}
-	if _, err := st.GetCredential(context.Background(), userID); err != store.ErrNotFound {
+	if _, err := st.GetCredential(context.Background(), userID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("after disconnect: GetCredential error %v, want ErrNotFound", err)
 	}
 

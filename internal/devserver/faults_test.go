@@ -2,6 +2,7 @@ package devserver_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -91,7 +92,7 @@ func TestTokenEndpointFaults(t *testing.T) {
 		defer s.Sandbox.SetTokenFaults(sandbox.TokenFaults{})
 		cb := consentRedirect(t, s, begin(t, s, "login_hint=helen@example.com", nil))
 		wantRetryable(t, s.Get(t, cb.String(), nil), "upstream_unavailable")
-		if _, err := st.GetCredential(context.Background(), sandbox.SubFor("helen@example.com")); err != store.ErrNotFound {
+		if _, err := st.GetCredential(context.Background(), sandbox.SubFor("helen@example.com")); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("a failed exchange stored something: %v", err)
 		}
 	})

@@ -271,7 +271,7 @@ func (c *loadClient) do(rawURL string, header http.Header) (int, []byte, http.He
 func connectFlow(c *loadClient, base, email string) (session, userID string, status int, err error) {
 	status, body, _, err := c.do(base+"/authorize?login_hint="+url.QueryEscape(email), http.Header{"Accept": {"application/json"}})
 	if err != nil || status != http.StatusOK {
-		return "", "", status, fmt.Errorf("authorize: %d %s %v", status, body, err)
+		return "", "", status, fmt.Errorf("authorize: %d %s %w", status, body, err)
 	}
 	var a struct {
 		URL string `json:"authorization_url"`
@@ -281,11 +281,11 @@ func connectFlow(c *loadClient, base, email string) (session, userID string, sta
 	}
 	status, body, h, err := c.do(a.URL, nil)
 	if err != nil || status != http.StatusFound || h.Get("Location") == "" {
-		return "", "", status, fmt.Errorf("consent: %d %s %v", status, body, err)
+		return "", "", status, fmt.Errorf("consent: %d %s %w", status, body, err)
 	}
 	status, body, _, err = c.do(h.Get("Location"), nil)
 	if err != nil || status != http.StatusOK {
-		return "", "", status, fmt.Errorf("callback: %d %s %v", status, body, err)
+		return "", "", status, fmt.Errorf("callback: %d %s %w", status, body, err)
 	}
 	var res struct {
 		Session string `json:"session"`

@@ -334,7 +334,7 @@ func TestRecoverRepanicsAbortHandler(t *testing.T) {
 	log, _ := testLogger(t)
 	h := httpx.Recover(log, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) }))
 	defer func() {
-		if p := recover(); p != http.ErrAbortHandler {
+		if p, _ := recover().(error); !errors.Is(p, http.ErrAbortHandler) {
 			t.Errorf("recovered %v, want http.ErrAbortHandler re-panicked", p)
 		}
 	}()

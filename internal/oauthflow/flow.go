@@ -172,18 +172,6 @@ func coversScopes(granted, wanted []string) bool {
 	return true
 }
 
-func mergeScopes(a, b []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, s := range append(append([]string(nil), a...), b...) {
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // ReauthError means the user must go through consent again: no credential
 // is stored, or it is revoked. Reason is for logs and the error message.
 type ReauthError struct {

@@ -295,7 +295,7 @@ func TestGetMessage(t *testing.T) {
 	if len(ge.Errors) == 1 {
 		got[2] = ge.Errors[0].Reason
 	}
-	if strings.Contains(string(ge.Body), `"status": "NOT_FOUND"`) || strings.Contains(string(ge.Body), `"status":"NOT_FOUND"`) {
+	if strings.Contains(ge.Body, `"status": "NOT_FOUND"`) || strings.Contains(ge.Body, `"status":"NOT_FOUND"`) {
 		got[3] = "NOT_FOUND"
 	}
 	if got != want {
@@ -434,7 +434,7 @@ func TestQuotaAndFaults(t *testing.T) {
 	_, err := svc.Users.Messages.List("me").Do()
 	ge := googleErr(t, err)
 	if ge.Code != 429 || len(ge.Errors) != 1 || ge.Errors[0].Reason != "rateLimitExceeded" || ge.Header.Get("Retry-After") != "1" ||
-		!strings.Contains(string(ge.Body), "RESOURCE_EXHAUSTED") {
+		!strings.Contains(ge.Body, "RESOURCE_EXHAUSTED") {
 		t.Errorf("over quota: %+v Retry-After %q", ge, ge.Header.Get("Retry-After"))
 	}
 	if _, err := svc.Users.History.List("me").StartHistoryId(1).Do(); googleErr(t, err).Code != 429 {
