@@ -109,6 +109,27 @@ func (f *faultStore) ListMailboxMessages(ctx context.Context, id, after string, 
 	return f.Store.ListMailboxMessages(ctx, id, after, limit)
 }
 
+func (f *faultStore) GetMailboxMessages(ctx context.Context, id string, ids []string) ([]*store.MessageMeta, error) {
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	return f.Store.GetMailboxMessages(ctx, id, ids)
+}
+
+func (f *faultStore) GetSweepState(ctx context.Context) (store.SweepState, error) {
+	if err := f.err(); err != nil {
+		return store.SweepState{}, err
+	}
+	return f.Store.GetSweepState(ctx)
+}
+
+func (f *faultStore) PutSweepState(ctx context.Context, st store.SweepState) error {
+	if err := f.err(); err != nil {
+		return err
+	}
+	return f.Store.PutSweepState(ctx, st)
+}
+
 func (f *faultStore) DeleteMailbox(ctx context.Context, id string) error {
 	if err := f.err(); err != nil {
 		return err

@@ -34,7 +34,7 @@ func newSyncSweeper(d *Deps) Sweeper {
 		// The timeout covers a call's retries and quota waits; each attempt
 		// is bounded by the base transport's header timeout.
 		Client:              &http.Client{Timeout: 3 * time.Minute, Transport: qt},
-		Cursor:              &syncer.MailboxCursor{Store: d.Store},
+		Cursor:              &syncer.StoreCursor{Store: d.Store, Now: d.Now},
 		Log:                 d.Log,
 		Now:                 d.Now,
 		Query:               cfg.SyncQuery,

@@ -1,5 +1,6 @@
 // Package store defines where the functions keep their state: users' grants
-// (credentials), pending authorizations (states) and synced mailboxes. Two
+// (credentials), pending authorizations (states), synced mailboxes and the
+// scheduler sweep's resume point (sweep state). Two
 // implementations exist: memstore, the embedded default for local runs, and
 // fsstore, Cloud Firestore in Native mode. Both pass the contract suite in
 // storetest, so the embedded default cannot drift from production.
@@ -120,6 +121,22 @@ type MessageMeta struct {
 	HistoryID    uint64   `firestore:"history_id"`
 }
 
+// SweepState is where the scheduler's sweep stands, stored at
+// sync_state/sweep: every active user with an id up to After has been handled
+// since RoundStart, so the next run continues after After. The zero
+// SweepState (After "") starts a new round.
+type SweepState struct {
+	// After is the user id after which the current round continues; "" means
+	// from the first user.
+	After string `firestore:"after"`
+	// RoundStart is when the current round started: a user whose mailbox was
+	// synced after it is not synced again in this round.
+	RoundStart time.Time `firestore:"round_start"`
+	// UpdatedAt is when the state was written (for operators; the sweep does
+	// not read it).
+	UpdatedAt time.Time `firestore:"updated_at"`
+}
+
 // UpdateFunc receives the current credential (a copy, or nil when none is
 // stored) and returns the credential to write, or nil to write nothing. It may
 // run more than once (transactions retry), so it must not have side effects.
@@ -158,8 +175,20 @@ type Store interface {
 	// ListMailboxMessages returns up to limit synced messages of userID ordered
 	// by ID, starting after the ID `after`.
 	ListMailboxMessages(ctx context.Context, userID, after string, limit int) ([]*MessageMeta, error)
+	// GetMailboxMessages returns the stored messages of userID among ids, in
+	// the order of ids. Missing ones are left out, and an id given more than
+	// once yields its message once, at its first place. No ids (or no stored
+	// one) give an empty result, not an error.
+	GetMailboxMessages(ctx context.Context, userID string, ids []string) ([]*MessageMeta, error)
 	// DeleteMailbox deletes the checkpoint and every synced message of userID.
 	DeleteMailbox(ctx context.Context, userID string) error
+
+	// GetSweepState returns the scheduler sweep's resume point
+	// (sync_state/sweep). A missing document is the zero SweepState, not an
+	// error.
+	GetSweepState(ctx context.Context) (SweepState, error)
+	// PutSweepState writes the sweep's resume point, replacing the previous one.
+	PutSweepState(ctx context.Context, st SweepState) error
 
 	// Close releases the store's connections.
 	Close() error

@@ -2,8 +2,6 @@ package syncer
 
 import (
 	"context"
-	"errors"
-	"sync"
 	"time"
 
 	"example.com/gmailoauth/internal/store"
@@ -22,61 +20,29 @@ type CursorStore interface {
 	SaveCursor(ctx context.Context, c Cursor) error
 }
 
-// MemoryCursor keeps the cursor in the instance's memory: enough for tests
-// and local runs, not across function instances.
-type MemoryCursor struct {
-	mu sync.Mutex
-	c  Cursor
-}
-
-// LoadCursor implements CursorStore.
-func (m *MemoryCursor) LoadCursor(context.Context) (Cursor, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.c, nil
-}
-
-// SaveCursor implements CursorStore.
-func (m *MemoryCursor) SaveCursor(_ context.Context, c Cursor) error {
-	m.mu.Lock()
-	m.c = c
-	m.mu.Unlock()
-	return nil
-}
-
-// DefaultCursorDoc is the reserved mailbox document MailboxCursor uses. User
-// ids are Google "sub" values (digits only), so it cannot clash with a user.
-const DefaultCursorDoc = "_sweep_cursor"
-
-// MailboxCursor keeps the cursor durably in the store without a dedicated
-// Store method: in the reserved mailbox document mailboxes/{Doc}, with the
-// cursor in full_sync_page_token and the round start in last_sync_at. It is
-// a stopgap until the Store has a method for the sweep's own state.
-type MailboxCursor struct {
+// StoreCursor keeps the cursor durably in the store's sweep state
+// (sync_state/sweep in Firestore), so every function instance sees it. It is
+// the Syncer's default.
+type StoreCursor struct {
 	Store store.Store
-	Doc   string // "" = DefaultCursorDoc
+	// Now stamps the state's UpdatedAt; nil means time.Now.
+	Now func() time.Time
 }
 
-func (m *MailboxCursor) doc() string {
-	if m.Doc != "" {
-		return m.Doc
-	}
-	return DefaultCursorDoc
-}
-
-// LoadCursor implements CursorStore.
-func (m *MailboxCursor) LoadCursor(ctx context.Context) (Cursor, error) {
-	mb, err := m.Store.GetMailbox(ctx, m.doc())
-	if errors.Is(err, store.ErrNotFound) {
-		return Cursor{}, nil
-	}
+// LoadCursor implements CursorStore. A missing state is the zero Cursor.
+func (c *StoreCursor) LoadCursor(ctx context.Context) (Cursor, error) {
+	st, err := c.Store.GetSweepState(ctx)
 	if err != nil {
 		return Cursor{}, err
 	}
-	return Cursor{After: mb.FullSyncPageToken, RoundStart: mb.LastSyncAt}, nil
+	return Cursor{After: st.After, RoundStart: st.RoundStart}, nil
 }
 
 // SaveCursor implements CursorStore.
-func (m *MailboxCursor) SaveCursor(ctx context.Context, c Cursor) error {
-	return m.Store.SaveSync(ctx, m.doc(), &store.Mailbox{FullSyncPageToken: c.After, LastSyncAt: c.RoundStart}, nil, nil)
+func (c *StoreCursor) SaveCursor(ctx context.Context, cur Cursor) error {
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	return c.Store.PutSweepState(ctx, store.SweepState{After: cur.After, RoundStart: cur.RoundStart, UpdatedAt: now()})
 }

@@ -315,6 +315,13 @@ func TestSweepDeadlineStopAndResume(t *testing.T) {
 			if err != nil {
 				t.Fatalf("sweep %d: %v", runs, err)
 			}
+			st, err := e.store.GetSweepState(ctx)
+			if err != nil {
+				t.Fatalf("GetSweepState after sweep %d: %v", runs, err)
+			}
+			if st.After != sum.Cursor || st.RoundStart.IsZero() == !sum.Complete {
+				t.Fatalf("sweep %d: stored sweep state %+v, summary %+v", runs, st, sum)
+			}
 			if !sum.Complete {
 				incomplete++
 				if sum.Cursor == "" && sum.Partial == 0 && sum.Users == 0 {

@@ -19,9 +19,9 @@
 // user's failure, revoked grant or panic is counted and the sweep goes on.
 // The sweep stops starting work at its deadline; users in flight finish
 // their current page and save it. The sweep cursor (the last user id before
-// which every user is done) is kept by a CursorStore, so the next run
-// continues where this one stopped and a round ends when it reaches the last
-// user.
+// which every user is done) is kept by a CursorStore, by default the store's
+// sweep state, so the next run (on any instance) continues where this one
+// stopped and a round ends when it reaches the last user.
 package syncer
 
 import (
@@ -62,7 +62,8 @@ type Syncer struct {
 	// Client sends Gmail calls; its transport should be a
 	// *gmailquota.Transport (quota buckets, backoff).
 	Client *http.Client
-	// Cursor keeps the sweep cursor between runs; nil keeps it in memory.
+	// Cursor keeps the sweep cursor between runs; nil keeps it in Store's
+	// sweep state (a StoreCursor stamped with Now).
 	Cursor CursorStore
 	Log    *slog.Logger
 	Now    func() time.Time
@@ -79,9 +80,6 @@ type Syncer struct {
 	Deadline time.Duration
 	// UsersPageSize is the number of credentials read from the store at once.
 	UsersPageSize int
-
-	memCursorOnce sync.Once
-	memCursor     *MemoryCursor
 }
 
 func (s *Syncer) now() time.Time {
@@ -109,8 +107,7 @@ func (s *Syncer) cursor() CursorStore {
 	if s.Cursor != nil {
 		return s.Cursor
 	}
-	s.memCursorOnce.Do(func() { s.memCursor = &MemoryCursor{} })
-	return s.memCursor
+	return &StoreCursor{Store: s.Store, Now: s.now}
 }
 
 func (s *Syncer) withCounter(ctx context.Context) (context.Context, *gmailquota.Counter) {

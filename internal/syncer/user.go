@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/api/gmail/v1"
@@ -311,7 +310,7 @@ func (s *Syncer) incremental(ctx context.Context, svc *gmail.Service, userID str
 			if err != nil {
 				return err
 			}
-			relabeled, err := s.relabel(ctx, userID, ch.labels)
+			relabeled, err := s.relabel(ctx, userID, ch)
 			if err != nil {
 				return err
 			}
@@ -403,6 +402,16 @@ func (c *changes) addedIDs() []string {
 	return out
 }
 
+func (c *changes) labeledIDs() []string {
+	var out []string
+	for _, id := range c.order {
+		if _, ok := c.labels[id]; ok {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 func (c *changes) deletedIDs() []string {
 	var out []string
 	for _, id := range c.order {
@@ -414,53 +423,23 @@ func (c *changes) deletedIDs() []string {
 }
 
 // relabel applies label changes to stored messages without a Gmail call:
-// history records carry the message's labels after the change. Messages not
-// stored (outside the synced window) are left alone.
-func (s *Syncer) relabel(ctx context.Context, userID string, labels map[string][]string) ([]*store.MessageMeta, error) {
-	if len(labels) == 0 {
+// history records carry the message's labels after the change. The stored
+// messages are read in one store call, in the order the history first
+// mentioned them; messages not stored (outside the synced window) are left
+// alone.
+func (s *Syncer) relabel(ctx context.Context, userID string, ch *changes) ([]*store.MessageMeta, error) {
+	ids := ch.labeledIDs()
+	if len(ids) == 0 {
 		return nil, nil
 	}
-	var mu sync.Mutex
-	var out []*store.MessageMeta
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(s.metadataConcurrency())
-	for id, l := range labels {
-		g.Go(func() error {
-			m, err := s.lookup(gctx, userID, id)
-			if err != nil || m == nil {
-				return err
-			}
-			m.LabelIDs = l
-			mu.Lock()
-			out = append(out, m)
-			mu.Unlock()
-			return nil
-		})
-	}
-	return out, g.Wait()
-}
-
-// lookup returns the stored message id, or nil. The Store has no single
-// message read, so it lists from just before id: Gmail ids are fixed-length
-// hex, so id is among the few ids that extend id's prefix.
-func (s *Syncer) lookup(ctx context.Context, userID, id string) (*store.MessageMeta, error) {
-	if id == "" {
-		return nil, nil
-	}
-	const window = 32
-	page, err := s.Store.ListMailboxMessages(ctx, userID, id[:len(id)-1], window)
+	msgs, err := s.Store.GetMailboxMessages(ctx, userID, ids)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read relabeled messages: %w", err)
 	}
-	for _, m := range page {
-		if m.ID == id {
-			return m, nil
-		}
-		if m.ID > id {
-			break
-		}
+	for _, m := range msgs {
+		m.LabelIDs = ch.labels[m.ID]
 	}
-	return nil, nil
+	return msgs, nil
 }
 
 // fetch reads the metadata of ids concurrently (bounded). A message gone

@@ -8,11 +8,13 @@
 //	oauth_states/{sha256(state)}         store.AuthState; expires_at is a timestamp for a TTL policy
 //	mailboxes/{sub}                      the sync checkpoint (store.Mailbox)
 //	mailboxes/{sub}/messages/{id}        store.MessageMeta (ID is the document ID)
+//	sync_state/sweep                     store.SweepState: the scheduler sweep's resume point
 //
 // Queries need no composite index: ListCredentials filters on status by
 // equality and orders by document ID, which the automatic single-field index
 // on status serves (every index ends with the document name); the message
-// listing orders by document ID only.
+// listing orders by document ID only. GetMailboxMessages and the sweep state
+// are read by document name, not queried.
 //
 // Firestore keeps times to the microsecond and in UTC; uint64 history IDs are
 // stored as int64 with the same bits (Firestore has no unsigned integers).
@@ -41,12 +43,17 @@ const (
 	StatesCollection      = "oauth_states"
 	MailboxesCollection   = "mailboxes"
 	MessagesCollection    = "messages" // under mailboxes/{sub}
+	SyncStateCollection   = "sync_state"
+	SweepStateDoc         = "sweep" // in SyncStateCollection
 )
 
 const (
 	// maxWritesPerCommit is Firestore's historical per-commit write limit;
 	// SaveSync and DeleteMailbox never send more in one commit.
 	maxWritesPerCommit = 500
+	// maxRefsPerGetAll bounds the documents GetMailboxMessages reads in one
+	// BatchGetDocuments call, well within what Firestore accepts.
+	maxRefsPerGetAll = 300
 	// txAttempts bounds the attempts of a contended transaction. It is above
 	// the client's default (5) because a state replay or a refresh race makes
 	// several instances contend for one document, and each loser should get a
@@ -122,6 +129,10 @@ func (s *Store) mailboxRef(userID string) *firestore.DocumentRef {
 
 func (s *Store) messagesCol(userID string) *firestore.CollectionRef {
 	return s.mailboxRef(userID).Collection(MessagesCollection)
+}
+
+func (s *Store) sweepRef() *firestore.DocumentRef {
+	return s.client.Collection(SyncStateCollection).Doc(SweepStateDoc)
 }
 
 // mapErr turns a Firestore error into the store's vocabulary: NotFound wraps
@@ -542,21 +553,71 @@ func (s *Store) ListMailboxMessages(ctx context.Context, userID, after string, l
 	}
 	out := make([]*store.MessageMeta, 0, len(snaps))
 	for _, snap := range snaps {
-		var d messageDoc
-		if err := snap.DataTo(&d); err != nil {
-			return nil, fmt.Errorf("fsstore: decode message: %w", err)
+		m, err := decodeMessage(snap)
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, &store.MessageMeta{
-			ID:           snap.Ref.ID,
-			ThreadID:     d.ThreadID,
-			Subject:      d.Subject,
-			From:         d.From,
-			Date:         d.Date,
-			Snippet:      d.Snippet,
-			LabelIDs:     d.LabelIDs,
-			InternalDate: d.InternalDate,
-			HistoryID:    uint64(d.HistoryID),
-		})
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func decodeMessage(snap *firestore.DocumentSnapshot) (*store.MessageMeta, error) {
+	var d messageDoc
+	if err := snap.DataTo(&d); err != nil {
+		return nil, fmt.Errorf("fsstore: decode message: %w", err)
+	}
+	return &store.MessageMeta{
+		ID:           snap.Ref.ID,
+		ThreadID:     d.ThreadID,
+		Subject:      d.Subject,
+		From:         d.From,
+		Date:         d.Date,
+		Snippet:      d.Snippet,
+		LabelIDs:     d.LabelIDs,
+		InternalDate: d.InternalDate,
+		HistoryID:    uint64(d.HistoryID),
+	}, nil
+}
+
+// GetMailboxMessages implements store.Store. It reads the documents by name
+// with Client.GetAll, at most maxRefsPerGetAll a call, each distinct ID once.
+// An ID that cannot be a document ID cannot be stored, so it is left out.
+func (s *Store) GetMailboxMessages(ctx context.Context, userID string, ids []string) ([]*store.MessageMeta, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if checkID(userID) != nil {
+		return nil, nil
+	}
+	col := s.messagesCol(userID)
+	seen := make(map[string]bool, len(ids))
+	refs := make([]*firestore.DocumentRef, 0, len(ids))
+	for _, id := range ids {
+		if seen[id] || checkID(id) != nil {
+			continue
+		}
+		seen[id] = true
+		refs = append(refs, col.Doc(id))
+	}
+	out := make([]*store.MessageMeta, 0, len(refs))
+	for len(refs) > 0 {
+		chunk := refs[:min(len(refs), maxRefsPerGetAll)]
+		refs = refs[len(chunk):]
+		snaps, err := s.client.GetAll(ctx, chunk)
+		if err != nil {
+			return nil, mapErr(ctx, "get messages", err)
+		}
+		for _, snap := range snaps { // in the order of chunk
+			if snap == nil || !snap.Exists() {
+				continue
+			}
+			m, err := decodeMessage(snap)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, m)
+		}
 	}
 	return out, nil
 }
@@ -589,4 +650,32 @@ func (s *Store) DeleteMailbox(ctx context.Context, userID string) error {
 	}
 	_, err := s.mailboxRef(userID).Delete(ctx)
 	return mapErr(ctx, "delete mailbox", err)
+}
+
+// GetSweepState implements store.Store.
+func (s *Store) GetSweepState(ctx context.Context) (store.SweepState, error) {
+	if err := ctx.Err(); err != nil {
+		return store.SweepState{}, err
+	}
+	snap, err := s.sweepRef().Get(ctx)
+	if err != nil {
+		if isNotFound(err) {
+			return store.SweepState{}, nil
+		}
+		return store.SweepState{}, mapErr(ctx, "get sweep state", err)
+	}
+	var st store.SweepState
+	if err := snap.DataTo(&st); err != nil {
+		return store.SweepState{}, fmt.Errorf("fsstore: decode sweep state: %w", err)
+	}
+	return st, nil
+}
+
+// PutSweepState implements store.Store.
+func (s *Store) PutSweepState(ctx context.Context, st store.SweepState) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	_, err := s.sweepRef().Set(ctx, &st)
+	return mapErr(ctx, "put sweep state", err)
 }

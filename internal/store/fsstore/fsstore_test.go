@@ -104,7 +104,8 @@ func TestUpdateCredentialAcrossInstances(t *testing.T) {
 }
 
 // TestLayout pins the documents' paths and field names and types, which the
-// TTL policy (oauth_states.expires_at) and Terraform depend on.
+// TTL policy (oauth_states.expires_at), Terraform and operators reading the
+// sweep state (sync_state/sweep) depend on.
 func TestLayout(t *testing.T) {
 	t.Parallel()
 	client := fstest.NewClient(t)
@@ -128,6 +129,11 @@ func TestLayout(t *testing.T) {
 		t.Fatalf("SaveSync: %v", err)
 	}
 
+	roundStart := time.Date(2026, 1, 2, 3, 0, 0, 7000, time.UTC)
+	if err := s.PutSweepState(ctx, store.SweepState{After: "sub1", RoundStart: roundStart, UpdatedAt: exp}); err != nil {
+		t.Fatalf("PutSweepState: %v", err)
+	}
+
 	data := func(path string) map[string]any {
 		t.Helper()
 		snap, err := client.Doc(path).Get(ctx)
@@ -149,6 +155,9 @@ func TestLayout(t *testing.T) {
 		{"mailboxes/sub1", "message_count", int64(1)},
 		{"mailboxes/sub1/messages/m1", "thread_id", "t1"},
 		{"mailboxes/sub1/messages/m1", "history_id", int64(42)},
+		{"sync_state/sweep", "after", "sub1"},
+		{"sync_state/sweep", "round_start", roundStart},
+		{"sync_state/sweep", "updated_at", exp},
 	}
 	for _, tt := range tests {
 		got, ok := data(tt.path)[tt.field]
@@ -218,6 +227,12 @@ func TestUnavailable(t *testing.T) {
 			return s.SaveSync(ctx, "u1", &store.Mailbox{}, []*store.MessageMeta{{ID: "m"}}, nil)
 		}},
 		{"ListCredentials", func(ctx context.Context) error { _, err := s.ListCredentials(ctx, "", "", 1); return err }},
+		{"GetMailboxMessages", func(ctx context.Context) error {
+			_, err := s.GetMailboxMessages(ctx, "u1", []string{"m1", "m2"})
+			return err
+		}},
+		{"GetSweepState", func(ctx context.Context) error { _, err := s.GetSweepState(ctx); return err }},
+		{"PutSweepState", func(ctx context.Context) error { return s.PutSweepState(ctx, store.SweepState{After: "u1"}) }},
 	}
 	// A deadline ends the client's retries of Unavailable; the calls run at
 	// once so the test takes one deadline, not one per call.

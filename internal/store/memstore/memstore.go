@@ -20,6 +20,7 @@ type Store struct {
 	states    map[string]*store.AuthState
 	mailboxes map[string]*store.Mailbox
 	messages  map[string]map[string]*store.MessageMeta
+	sweep     store.SweepState
 }
 
 var _ store.Store = (*Store)(nil)
@@ -206,6 +207,30 @@ func (s *Store) ListMailboxMessages(ctx context.Context, userID, after string, l
 	return out, nil
 }
 
+// GetMailboxMessages implements store.Store.
+func (s *Store) GetMailboxMessages(ctx context.Context, userID string, ids []string) ([]*store.MessageMeta, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	msgs := s.messages[userID]
+	out := make([]*store.MessageMeta, 0, min(len(ids), len(msgs)))
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		m, ok := msgs[id]
+		if !ok || seen[id] {
+			continue
+		}
+		seen[id] = true
+		c := *m
+		c.ID = id
+		c.LabelIDs = append([]string(nil), m.LabelIDs...)
+		out = append(out, &c)
+	}
+	return out, nil
+}
+
 // DeleteMailbox implements store.Store.
 func (s *Store) DeleteMailbox(ctx context.Context, userID string) error {
 	if err := ctx.Err(); err != nil {
@@ -215,6 +240,27 @@ func (s *Store) DeleteMailbox(ctx context.Context, userID string) error {
 	defer s.mu.Unlock()
 	delete(s.mailboxes, userID)
 	delete(s.messages, userID)
+	return nil
+}
+
+// GetSweepState implements store.Store.
+func (s *Store) GetSweepState(ctx context.Context) (store.SweepState, error) {
+	if err := ctx.Err(); err != nil {
+		return store.SweepState{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sweep, nil
+}
+
+// PutSweepState implements store.Store.
+func (s *Store) PutSweepState(ctx context.Context, st store.SweepState) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweep = st
 	return nil
 }
 

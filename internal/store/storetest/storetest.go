@@ -18,6 +18,11 @@
 //     nil checkpoint writes only the messages;
 //   - the UserID of a credential or mailbox is the key it is stored under,
 //     whatever the caller put in the struct;
+//   - GetMailboxMessages keeps the order of its ids, leaves out missing ones
+//     (including IDs no document could have) and gives a repeated id's
+//     message once, at its first place;
+//   - the sweep state is one document outside the users' collections: it
+//     never shows up as a credential, a mailbox or a message;
 //   - a call with an already cancelled context fails with an error wrapping
 //     context.Canceled and changes nothing.
 package storetest
@@ -80,6 +85,15 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Mailbox/ListPaging", testListMailboxMessagesPaging},
 		{"Mailbox/LargeSaveSync", testSaveSyncLarge},
 		{"Mailbox/Delete", testDeleteMailbox},
+		{"Mailbox/GetMessages", testGetMailboxMessages},
+		{"Mailbox/GetMessagesEmpty", testGetMailboxMessagesEmpty},
+		{"Mailbox/GetMessagesMany", testGetMailboxMessagesMany},
+		{"Mailbox/GetMessagesReturnsCopies", testGetMailboxMessagesCopies},
+		{"SweepState/Zero", testSweepStateZero},
+		{"SweepState/RoundTrip", testSweepStateRoundTrip},
+		{"SweepState/Overwrite", testSweepStateOverwrite},
+		{"SweepState/MicrosecondPrecision", testSweepStatePrecision},
+		{"SweepState/Separate", testSweepStateSeparate},
 		{"CancelledContext", testCancelledContext},
 		{"Close", testClose},
 	}
@@ -1149,6 +1163,246 @@ func testDeleteMailbox(t *testing.T, s store.Store) {
 	}
 }
 
+func getMessages(t *testing.T, s store.Store, userID string, ids []string) []*store.MessageMeta {
+	t.Helper()
+	msgs, err := s.GetMailboxMessages(t.Context(), userID, ids)
+	if err != nil {
+		t.Fatalf("GetMailboxMessages(%q, %d ids): %v", userID, len(ids), err)
+	}
+	return msgs
+}
+
+func testGetMailboxMessages(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if err := s.SaveSync(ctx, "u1", &store.Mailbox{HistoryID: 1}, messages("m1", "m2", "m3", "m10"), nil); err != nil {
+		t.Fatalf("SaveSync: %v", err)
+	}
+	if err := s.SaveSync(ctx, "u2", &store.Mailbox{HistoryID: 1}, messages("m4", "m1"), nil); err != nil {
+		t.Fatalf("SaveSync other user: %v", err)
+	}
+	tests := []struct {
+		name string
+		ids  []string
+		want []string
+	}{
+		{"one", []string{"m2"}, []string{"m2"}},
+		{"order of ids, not of IDs", []string{"m3", "m10", "m1"}, []string{"m3", "m10", "m1"}},
+		{"missing left out", []string{"nope", "m2", "m", "m1x", "m4"}, []string{"m2"}}, // m4 is u2's
+		{"duplicates once, at the first place", []string{"m3", "m1", "m3", "m1", "m2", "m3"}, []string{"m3", "m1", "m2"}},
+		{"all missing", []string{"x", "y"}, nil},
+		{"IDs no document can have", []string{"", ".", "..", "a/b", "m1/x", "__m1__", "m1"}, []string{"m1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := getMessages(t, s, "u1", tt.ids)
+			if diff := cmp.Diff(messages(tt.want...), got, cmpOpts...); diff != "" {
+				t.Errorf("GetMailboxMessages(%q) (-want +got):\n%s", tt.ids, diff)
+			}
+		})
+	}
+	t.Run("after an update and a delete", func(t *testing.T) {
+		changed := message("m2")
+		changed.LabelIDs = []string{"INBOX"}
+		if err := s.SaveSync(ctx, "u3", nil, messages("m1", "m2"), nil); err != nil {
+			t.Fatalf("SaveSync: %v", err)
+		}
+		if err := s.SaveSync(ctx, "u3", nil, []*store.MessageMeta{changed}, []string{"m1"}); err != nil {
+			t.Fatalf("SaveSync: %v", err)
+		}
+		got := getMessages(t, s, "u3", []string{"m1", "m2"})
+		if diff := cmp.Diff([]*store.MessageMeta{changed}, got, cmpOpts...); diff != "" {
+			t.Errorf("GetMailboxMessages (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("unknown user", func(t *testing.T) {
+		if got := getMessages(t, s, "nobody", []string{"m1"}); len(got) != 0 {
+			t.Errorf("GetMailboxMessages(unknown user) = %d messages, want 0", len(got))
+		}
+	})
+}
+
+func testGetMailboxMessagesEmpty(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if err := s.SaveSync(ctx, "u1", &store.Mailbox{HistoryID: 1}, messages("m1"), nil); err != nil {
+		t.Fatalf("SaveSync: %v", err)
+	}
+	for _, ids := range [][]string{nil, {}} {
+		got, err := s.GetMailboxMessages(ctx, "u1", ids)
+		if err != nil || len(got) != 0 {
+			t.Errorf("GetMailboxMessages(%#v) = %d messages, %v; want none, nil", ids, len(got), err)
+		}
+	}
+}
+
+// testGetMailboxMessagesMany asks for more ids than Firestore's GetAll is
+// given at once (300), shuffled, half of them missing, with repeats.
+func testGetMailboxMessagesMany(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const n = 1000
+	var stored, ids []string
+	for i := range n {
+		id := fmt.Sprintf("%016x", 0x18c0000000000000+i*7919)
+		ids = append(ids, id)
+		if i%2 == 0 {
+			stored = append(stored, id)
+		}
+	}
+	if err := s.SaveSync(ctx, "u1", &store.Mailbox{HistoryID: 1}, messages(stored...), nil); err != nil {
+		t.Fatalf("SaveSync(%d): %v", len(stored), err)
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	r.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	ids = append(ids, ids[:50]...) // repeats, at the end
+	isStored := make(map[string]bool, len(stored))
+	for _, id := range stored {
+		isStored[id] = true
+	}
+	var want []string
+	for _, id := range ids[:n] {
+		if isStored[id] {
+			want = append(want, id)
+		}
+	}
+	got := getMessages(t, s, "u1", ids)
+	if diff := cmp.Diff(want, messageIDs(got)); diff != "" {
+		t.Errorf("GetMailboxMessages(%d ids) IDs (-want +got):\n%s", len(ids), diff)
+	}
+	for _, m := range got {
+		if diff := cmp.Diff(message(m.ID), m, cmpOpts...); diff != "" {
+			t.Fatalf("message %q (-want +got):\n%s", m.ID, diff)
+		}
+	}
+}
+
+func testGetMailboxMessagesCopies(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if err := s.SaveSync(ctx, "u1", nil, messages("a", "b"), nil); err != nil {
+		t.Fatalf("SaveSync: %v", err)
+	}
+	got := getMessages(t, s, "u1", []string{"b", "a"})
+	if len(got) != 2 {
+		t.Fatalf("GetMailboxMessages = %d messages, want 2", len(got))
+	}
+	got[0].LabelIDs[0] = "mutated"
+	got[1].Subject = "mutated"
+	if diff := cmp.Diff(messages("b", "a"), getMessages(t, s, "u1", []string{"b", "a"}), cmpOpts...); diff != "" {
+		t.Errorf("messages after mutating GetMailboxMessages' result (-want +got):\n%s", diff)
+	}
+}
+
+func getSweep(t *testing.T, s store.Store) store.SweepState {
+	t.Helper()
+	st, err := s.GetSweepState(t.Context())
+	if err != nil {
+		t.Fatalf("GetSweepState: %v", err)
+	}
+	return st
+}
+
+func putSweep(t *testing.T, s store.Store, st store.SweepState) {
+	t.Helper()
+	if err := s.PutSweepState(t.Context(), st); err != nil {
+		t.Fatalf("PutSweepState(%+v): %v", st, err)
+	}
+}
+
+func wantSweep(t *testing.T, what string, got, want store.SweepState) {
+	t.Helper()
+	if diff := cmp.Diff(want, got, cmpOpts...); diff != "" {
+		t.Errorf("%s: sweep state mismatch (-want +got):\n%s", what, diff)
+	}
+	for _, tm := range []struct {
+		name string
+		t    time.Time
+		want time.Time
+	}{{"RoundStart", got.RoundStart, want.RoundStart}, {"UpdatedAt", got.UpdatedAt, want.UpdatedAt}} {
+		if tm.t.IsZero() != tm.want.IsZero() {
+			t.Errorf("%s: %s.IsZero() = %v, want %v", what, tm.name, tm.t.IsZero(), tm.want.IsZero())
+		}
+	}
+}
+
+func testSweepStateZero(t *testing.T, s store.Store) {
+	wantSweep(t, "GetSweepState on an empty store", getSweep(t, s), store.SweepState{})
+}
+
+func testSweepStateRoundTrip(t *testing.T, s store.Store) {
+	tests := []store.SweepState{
+		{After: "109876543210987654321", RoundStart: base, UpdatedAt: base.Add(90 * time.Second)},
+		{After: "ünïcødé/with slash", RoundStart: base.Add(-time.Hour)},
+		{RoundStart: base}, // a round started, no user done yet
+		{},
+	}
+	for i, st := range tests {
+		putSweep(t, s, st)
+		wantSweep(t, fmt.Sprintf("GetSweepState after PutSweepState #%d", i), getSweep(t, s), st)
+		wantSweep(t, fmt.Sprintf("GetSweepState again after PutSweepState #%d", i), getSweep(t, s), st)
+	}
+}
+
+// testSweepStateOverwrite checks that a put replaces the whole state: the
+// zero state written at the end of a round reads back as the zero state.
+func testSweepStateOverwrite(t *testing.T, s store.Store) {
+	first := store.SweepState{After: "u5", RoundStart: base, UpdatedAt: base.Add(time.Minute)}
+	putSweep(t, s, first)
+	second := store.SweepState{After: "u7", RoundStart: base, UpdatedAt: base.Add(2 * time.Minute)}
+	putSweep(t, s, second)
+	wantSweep(t, "after the second put", getSweep(t, s), second)
+	putSweep(t, s, store.SweepState{UpdatedAt: base.Add(3 * time.Minute)})
+	wantSweep(t, "after resetting the round", getSweep(t, s), store.SweepState{UpdatedAt: base.Add(3 * time.Minute)})
+	putSweep(t, s, store.SweepState{})
+	wantSweep(t, "after putting the zero state", getSweep(t, s), store.SweepState{})
+}
+
+// testSweepStatePrecision stores nanosecond times: an implementation keeps at
+// least microseconds (Firestore drops the nanoseconds below).
+func testSweepStatePrecision(t *testing.T, s store.Store) {
+	rs := time.Date(2026, 5, 6, 7, 8, 9, 123456789, time.FixedZone("X", -7*3600))
+	up := rs.Add(1500 * time.Nanosecond)
+	putSweep(t, s, store.SweepState{After: "u1", RoundStart: rs, UpdatedAt: up})
+	got := getSweep(t, s)
+	for _, tm := range []struct {
+		name      string
+		got, want time.Time
+	}{{"RoundStart", got.RoundStart, rs}, {"UpdatedAt", got.UpdatedAt, up}} {
+		if d := tm.got.Sub(tm.want); d <= -time.Microsecond || d >= time.Microsecond {
+			t.Errorf("%s = %v, want %v to the microsecond", tm.name, tm.got, tm.want)
+		}
+	}
+	// The round start's order against a later mailbox sync time survives.
+	if !rs.Add(time.Microsecond).After(got.RoundStart) {
+		t.Errorf("RoundStart %v is not before %v", got.RoundStart, rs.Add(time.Microsecond))
+	}
+}
+
+// testSweepStateSeparate checks that the sweep state is not a credential, a
+// mailbox or a message, and that deleting mailboxes leaves it alone.
+func testSweepStateSeparate(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	st := store.SweepState{After: "u1", RoundStart: base}
+	putSweep(t, s, st)
+	for _, id := range []string{"sweep", "sync_state"} {
+		_, err := s.GetMailbox(ctx, id)
+		wantNotFound(t, fmt.Sprintf("GetMailbox(%q) after PutSweepState", id), err)
+		if got := listAll(t, s, id); len(got) != 0 {
+			t.Errorf("ListMailboxMessages(%q) after PutSweepState = %d messages, want 0", id, len(got))
+		}
+		_, err = s.GetCredential(ctx, id)
+		wantNotFound(t, fmt.Sprintf("GetCredential(%q) after PutSweepState", id), err)
+	}
+	creds, err := s.ListCredentials(ctx, "", "", 0)
+	if err != nil || len(creds) != 0 {
+		t.Errorf("ListCredentials after PutSweepState = %d credentials, %v; want none", len(creds), err)
+	}
+	if err := s.SaveSync(ctx, "u1", &store.Mailbox{HistoryID: 1}, messages("a"), nil); err != nil {
+		t.Fatalf("SaveSync: %v", err)
+	}
+	if err := s.DeleteMailbox(ctx, "u1"); err != nil {
+		t.Fatalf("DeleteMailbox: %v", err)
+	}
+	wantSweep(t, "GetSweepState after mailbox writes", getSweep(t, s), st)
+}
+
 // testCancelledContext checks that every method fails with an error wrapping
 // context.Canceled on a cancelled context, and changes nothing.
 func testCancelledContext(t *testing.T, s store.Store) {
@@ -1161,6 +1415,8 @@ func testCancelledContext(t *testing.T, s store.Store) {
 	if err := s.SaveSync(ctx, "u1", mb, messages("a"), nil); err != nil {
 		t.Fatalf("SaveSync: %v", err)
 	}
+	sweep := store.SweepState{After: "u1", RoundStart: base}
+	putSweep(t, s, sweep)
 
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
@@ -1185,7 +1441,11 @@ func testCancelledContext(t *testing.T, s store.Store) {
 			return s.SaveSync(cctx, "u1", &store.Mailbox{HistoryID: 2}, messages("b"), []string{"a"})
 		}},
 		{"ListMailboxMessages", func() error { _, err := s.ListMailboxMessages(cctx, "u1", "", 10); return err }},
+		{"GetMailboxMessages", func() error { _, err := s.GetMailboxMessages(cctx, "u1", []string{"a"}); return err }},
+		{"GetMailboxMessages(no ids)", func() error { _, err := s.GetMailboxMessages(cctx, "u1", nil); return err }},
 		{"DeleteMailbox", func() error { return s.DeleteMailbox(cctx, "u1") }},
+		{"GetSweepState", func() error { _, err := s.GetSweepState(cctx); return err }},
+		{"PutSweepState", func() error { return s.PutSweepState(cctx, store.SweepState{After: "u9"}) }},
 	}
 	for _, c := range calls {
 		if err := c.call(); !errors.Is(err, context.Canceled) {
@@ -1200,6 +1460,7 @@ func testCancelledContext(t *testing.T, s store.Store) {
 	if diff := cmp.Diff([]string{"a"}, messageIDs(listAll(t, s, "u1"))); diff != "" {
 		t.Errorf("messages after cancelled calls (-want +got):\n%s", diff)
 	}
+	wantSweep(t, "sweep state after a cancelled PutSweepState", getSweep(t, s), sweep)
 	if _, err := s.ConsumeState(ctx, "k", base); err != nil {
 		t.Errorf("ConsumeState after a cancelled ConsumeState: %v", err)
 	}
