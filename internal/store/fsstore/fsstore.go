@@ -106,6 +106,9 @@ var errInvalidID = errors.New("fsstore: invalid document id")
 // checkID reports whether id can be a Firestore document ID: non-empty UTF-8
 // of at most 1,500 bytes, no "/", not "." or "..", not of the reserved form
 // __…__. The ID itself is never put in the error.
+// validID reports whether id can be a Firestore document id.
+func validID(id string) bool { return checkID(id) == nil }
+
 func checkID(id string) error {
 	switch {
 	case id == "", id == ".", id == "..", len(id) > 1500, !utf8.ValidString(id), strings.Contains(id, "/"),
@@ -269,7 +272,7 @@ func (s *Store) DeleteCredential(ctx context.Context, userID string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if checkID(userID) != nil {
+	if !validID(userID) {
 		return nil // it cannot exist
 	}
 	_, err := s.credRef(userID).Delete(ctx)
@@ -534,8 +537,8 @@ func (s *Store) ListMailboxMessages(ctx context.Context, userID, after string, l
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if checkID(userID) != nil {
-		return nil, nil
+	if !validID(userID) {
+		return nil, nil // no such user can exist
 	}
 	q := s.messagesCol(userID).OrderBy(firestore.DocumentID, firestore.Asc)
 	if after != "" {
@@ -587,8 +590,8 @@ func (s *Store) GetMailboxMessages(ctx context.Context, userID string, ids []str
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if checkID(userID) != nil {
-		return nil, nil
+	if !validID(userID) {
+		return nil, nil // no such user can exist
 	}
 	col := s.messagesCol(userID)
 	seen := make(map[string]bool, len(ids))
@@ -628,7 +631,7 @@ func (s *Store) DeleteMailbox(ctx context.Context, userID string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if checkID(userID) != nil {
+	if !validID(userID) {
 		return nil // it cannot exist
 	}
 	q := s.messagesCol(userID).Select().Limit(maxWritesPerCommit)

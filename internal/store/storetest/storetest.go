@@ -403,7 +403,7 @@ func testCredentialCopies(t *testing.T, s store.Store) {
 		{"ListCredentials", func() (*store.Credential, error) {
 			l, err := s.ListCredentials(ctx, "", "", 10)
 			if err != nil || len(l) != 1 {
-				return nil, fmt.Errorf("ListCredentials = %d items, %v; want 1", len(l), err)
+				return nil, fmt.Errorf("ListCredentials = %d items, %w; want 1", len(l), err)
 			}
 			return l[0], nil
 		}},
