@@ -54,8 +54,10 @@ variable "allowed_return_origins" {
   default     = []
 
   validation {
-    condition     = alltrue([for o in var.allowed_return_origins : can(regex("^https?://[^/?#,]+$", o))])
-    error_message = "Each allowed return origin is scheme://host[:port], without path or comma."
+    condition = alltrue([for o in var.allowed_return_origins :
+      can(regex("^https://[^/?#,@]+$", o)) || can(regex("^http://(localhost|127\\.0\\.0\\.1|\\[::1\\])(:[0-9]+)?$", o))
+    ])
+    error_message = "Each allowed return origin is https://host[:port] (http only for localhost), without path, comma or userinfo: the session travels in the return URL."
   }
 }
 

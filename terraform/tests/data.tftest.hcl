@@ -98,3 +98,15 @@ run "project_id_must_be_an_id" {
 
   expect_failures = [var.project_id]
 }
+
+# The session travels in the return URL's fragment: plain http is refused
+# except on loopback, as the functions' own configuration check does.
+run "return_origins_must_be_https_off_loopback" {
+  command = plan
+
+  variables {
+    allowed_return_origins = ["http://app.example.com"]
+  }
+
+  expect_failures = [var.allowed_return_origins]
+}
