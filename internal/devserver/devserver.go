@@ -33,6 +33,8 @@ const (
 type Options struct {
 	// BaseURL is the stack's public URL, e.g. http://localhost:8080.
 	BaseURL string
+
+	storeDesc string
 	// DemoBaseURL is the public URL of the demo frontend (package demo), a
 	// second origin such as http://localhost:8081, so that the page calls
 	// the functions cross-origin as a deployed frontend would. It is added
@@ -63,6 +65,8 @@ type Server struct {
 	// DemoBaseURL's origin. Nil without a DemoBaseURL.
 	DemoHandler http.Handler
 	DemoBaseURL string
+
+	storeDesc string // for the walkthrough
 }
 
 // New builds the stack. With OAUTH_CLIENT_SECRET or OAUTH_CLIENT_SECRET_FILE
@@ -158,6 +162,15 @@ func New(opts Options) (*Server, error) {
 		}
 		return getenv(k)
 	}
+	s.storeDesc = "memory (lost when the process stops)"
+	if opts.Store != nil {
+		s.storeDesc = "provided by the caller"
+	} else if lookup("STORE") == "firestore" {
+		s.storeDesc = "firestore, project " + lookup("GOOGLE_CLOUD_PROJECT")
+		if h := os.Getenv("FIRESTORE_EMULATOR_HOST"); h != "" {
+			s.storeDesc += ", emulator " + h
+		}
+	}
 	s.App = app.New(app.Options{Getenv: lookup, Store: opts.Store, Logger: opts.Logger, Now: opts.Now, Transport: opts.Transport})
 
 	mux := http.NewServeMux()
@@ -192,6 +205,7 @@ func (s *Server) Walkthrough() string {
 	}
 	fmt.Fprintf(&sb, "gmailoauth local stack on %s\n\n", b)
 	fmt.Fprintf(&sb, "  Authorize      %s/authorize\n  OAuthCallback  %s/callback\n  ListMessages   %s/list-messages\n", b, b, b)
+	fmt.Fprintf(&sb, "  Store          %s\n", s.storeDesc)
 	if s.Sandbox == nil {
 		fmt.Fprintf(&sb, "\nUsing the configured OAuth client and endpoints (no sandbox).\nOpen %s/authorize?login_hint=YOU@gmail.com in a browser.\n", b)
 		return sb.String()
@@ -211,13 +225,13 @@ Try it with curl (copy line by line):
   TOKEN=$(curl -s -H "Authorization: Bearer $SESSION" '%[1]s/list-messages?max_results=5' | jq -r .next_page_token)
   curl -s -H "Authorization: Bearer $SESSION" "%[1]s/list-messages?max_results=5&page_token=$TOKEN" | jq
 
-  # 3. Revoke the grant in the sandbox (as if the user removed the app at Google):
+  # 3. Scheduler mode: a sandbox-signed OIDC token for the scheduler account.
+  ID=$(curl -s -X POST -H 'Content-Type: application/json' -d '{"audience":"%[1]s/list-messages","email":"%[2]s"}' '%[1]s/sandbox/admin/id-token' | jq -r .id_token)
+  curl -s -X POST -H "Authorization: Bearer $ID" -H 'Content-Type: application/json' -d '{}' '%[1]s/list-messages' | jq   # the offline sync's summary
+
+  # 4. Revoke the grant in the sandbox (as if the user removed the app at Google):
   curl -s -X POST '%[1]s/sandbox/admin/users/alice@example.com/revoke'
   curl -s -H "Authorization: Bearer $SESSION" '%[1]s/list-messages' | jq   # 401 reauthorization_required
-
-  # 4. Scheduler mode: a sandbox-signed OIDC token for the scheduler account.
-  ID=$(curl -s -X POST -H 'Content-Type: application/json' -d '{"audience":"%[1]s/list-messages","email":"%[2]s"}' '%[1]s/sandbox/admin/id-token' | jq -r .id_token)
-  curl -s -X POST -H "Authorization: Bearer $ID" -H 'Content-Type: application/json' -d '{}' '%[1]s/list-messages' | jq
 
   # 5. Disconnect (revokes at the provider, deletes the stored grant):
   curl -s -X DELETE -H "Authorization: Bearer $SESSION" -o /dev/null -w '%%{http_code}\n' '%[1]s/authorize'
