@@ -10,11 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/firestore"
+
 	"example.com/gmailoauth/internal/devserver/devtest"
 	"example.com/gmailoauth/internal/oauthflow"
 	"example.com/gmailoauth/internal/sandbox"
 	"example.com/gmailoauth/internal/store"
 	"example.com/gmailoauth/internal/store/fsstore"
+	"example.com/gmailoauth/internal/store/fsstore/fstest"
 	"example.com/gmailoauth/internal/store/memstore"
 )
 
@@ -230,4 +233,49 @@ func TestGmailFaults(t *testing.T) {
 		t.Errorf("after recovery: got %d %s, want 200", r.Status, r.Body)
 	}
 	assertNoSecretsLogged(t, s, session, rt)
+}
+
+// TestFirestoreContendedTransaction: another transaction holds the user's
+// credential document (Firestore's pessimistic lock) while ListMessages needs
+// a refresh, so the emulator aborts or delays the refresh's transactions.
+// The answer is a success or a 503 with Retry-After — never another error —
+// and the grant comes out intact and usable.
+func TestFirestoreContendedTransaction(t *testing.T) {
+	client := fstest.NewClient(t)
+	st := fsstore.NewFromClient(client)
+	s := devtest.Start(t, devtest.Options{Store: st, Env: map[string]string{"REQUEST_TIMEOUT": "4s"}})
+	session, userID := s.Connect(t, "kate@example.com")
+	rt := refreshToken(t, s, st, userID)
+	s.Clock.Advance(59 * time.Minute)
+
+	locked, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		first := true
+		done <- client.RunTransaction(context.Background(), func(ctx context.Context, tx *firestore.Transaction) error {
+			if _, err := tx.Get(client.Collection(fsstore.CredentialsCollection).Doc(userID)); err != nil {
+				return err
+			}
+			if first {
+				first = false
+				close(locked)
+				<-release
+			}
+			return nil
+		})
+	}()
+	<-locked
+	r := s.Get(t, "/list-messages?max_results=1", devtest.Bearer(session))
+	close(release)
+	<-done
+	switch {
+	case r.Status == http.StatusOK:
+	case r.Status == http.StatusServiceUnavailable && r.Header.Get("Retry-After") != "":
+	default:
+		t.Errorf("under contention: got %d %s, want 200 or 503 with Retry-After", r.Status, r.Body)
+	}
+	if r := s.Get(t, "/list-messages?max_results=1", devtest.Bearer(session)); r.Status != http.StatusOK {
+		t.Errorf("after the contention: got %d %s, want 200", r.Status, r.Body)
+	}
+	grantIntact(t, s, st, userID, rt)
+	t.Logf("under contention the first call answered %d", r.Status)
 }
