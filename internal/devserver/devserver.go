@@ -33,8 +33,6 @@ const (
 type Options struct {
 	// BaseURL is the stack's public URL, e.g. http://localhost:8080.
 	BaseURL string
-
-	storeDesc string
 	// DemoBaseURL is the public URL of the demo frontend (package demo), a
 	// second origin such as http://localhost:8081, so that the page calls
 	// the functions cross-origin as a deployed frontend would. It is added
