@@ -210,19 +210,27 @@ func GetMetadata(ctx context.Context, svc *gmail.Service, id string) (*Message, 
 		return nil, err
 	}
 	m := &Message{ID: gm.Id, ThreadID: gm.ThreadId, LabelIDs: gm.LabelIds, Snippet: gm.Snippet}
-	if gm.Payload != nil {
-		for _, h := range gm.Payload.Headers {
-			switch strings.ToLower(h.Name) {
-			case "subject":
-				m.Subject = h.Value
-			case "from":
-				m.From = h.Value
-			case "date":
-				m.Date = h.Value
-			}
+	m.Subject, m.From, m.Date = Headers(gm)
+	return m, nil
+}
+
+// Headers returns the Subject, From and Date headers of a message fetched
+// with format=metadata (or full); missing ones are "".
+func Headers(gm *gmail.Message) (subject, from, date string) {
+	if gm.Payload == nil {
+		return "", "", ""
+	}
+	for _, h := range gm.Payload.Headers {
+		switch strings.ToLower(h.Name) {
+		case "subject":
+			subject = h.Value
+		case "from":
+			from = h.Value
+		case "date":
+			date = h.Value
 		}
 	}
-	return m, nil
+	return subject, from, date
 }
 
 // Error kinds of Gmail failures, as Classify sees them.

@@ -490,17 +490,6 @@ func getMetadata(ctx context.Context, svc *gmail.Service, id string) (*store.Mes
 	if m.ID == "" {
 		m.ID = id
 	}
-	if gm.Payload != nil {
-		for _, h := range gm.Payload.Headers {
-			switch strings.ToLower(h.Name) {
-			case "subject":
-				m.Subject = h.Value
-			case "from":
-				m.From = h.Value
-			case "date":
-				m.Date = h.Value
-			}
-		}
-	}
+	m.Subject, m.From, m.Date = mailbox.Headers(gm)
 	return m, nil
 }
