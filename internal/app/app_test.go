@@ -34,7 +34,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 func TestMisconfigured(t *testing.T) {
 	dir := t.TempDir()
 	badClient := filepath.Join(dir, "client.json")
-	if err := os.WriteFile(badClient, []byte(`{"web":{"client_id":"x","client_secret":"GOCSPX-supersecretvalue"`), 0o600); err != nil {
+	if err := os.WriteFile(badClient, []byte(`{"web":{"client_id":"x","client_secret":"fake-supersecretvalue"`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	keys := filepath.Join(dir, "keys.json")
