@@ -22,12 +22,12 @@ func (f *Flow) AccessToken(ctx context.Context, userID string) (string, error) {
 	c, err := f.Store.GetCredential(ctx, userID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return "", &ReauthError{UserID: userID, Reason: "no grant is stored for this user"}
+			return "", errNoGrant(userID)
 		}
 		return "", err
 	}
 	if c.Status != store.StatusActive {
-		return "", &ReauthError{UserID: userID, Email: c.Email, Reason: "the grant was revoked (" + c.RevokedReason + ")"}
+		return "", errRevoked(c)
 	}
 	if f.fresh(c) {
 		return f.open(ctx, userID, FieldAccessToken, c.AccessToken)
@@ -77,11 +77,11 @@ func (f *Flow) refresh(ctx context.Context, userID string) (string, error) {
 		})
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			return "", &ReauthError{UserID: userID, Reason: "no grant is stored for this user"}
+			return "", errNoGrant(userID)
 		case err != nil:
 			return "", err
 		case c.Status != store.StatusActive:
-			return "", &ReauthError{UserID: userID, Email: c.Email, Reason: "the grant was revoked (" + c.RevokedReason + ")"}
+			return "", errRevoked(c)
 		case f.fresh(c):
 			return f.open(ctx, userID, FieldAccessToken, c.AccessToken)
 		case acquired:
@@ -158,7 +158,7 @@ func (f *Flow) refreshAsOwner(ctx context.Context, c *store.Credential, owner st
 	case err != nil:
 		return "", err
 	case stored.Status != store.StatusActive:
-		return "", &ReauthError{UserID: userID, Email: stored.Email, Reason: "the grant was revoked (" + stored.RevokedReason + ")"}
+		return "", errRevoked(stored)
 	}
 	return tok.AccessToken, nil
 }
@@ -242,4 +242,14 @@ func (f *Flow) Reseal(ctx context.Context, userID string) (bool, error) {
 		return cur, nil
 	})
 	return wrote, err
+}
+
+// errNoGrant is the ReauthError for a user with nothing stored.
+func errNoGrant(userID string) *ReauthError {
+	return &ReauthError{UserID: userID, Reason: "no grant is stored for this user"}
+}
+
+// errRevoked is the ReauthError for a credential marked revoked.
+func errRevoked(c *store.Credential) *ReauthError {
+	return &ReauthError{UserID: c.UserID, Email: c.Email, Reason: "the grant was revoked (" + c.RevokedReason + ")"}
 }
