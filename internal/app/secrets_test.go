@@ -1,57 +1,24 @@
 package app_test
 
 import (
-	"context"
 	"encoding/json"
-	"hash/crc32"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
 	"github.com/googleapis/gax-go/v2"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 
 	"example.com/gmailoauth/internal/app"
 	"example.com/gmailoauth/internal/keyset"
 	"example.com/gmailoauth/internal/logging"
 	"example.com/gmailoauth/internal/secrets"
+	"example.com/gmailoauth/internal/secrets/smtest"
 	"example.com/gmailoauth/internal/store/memstore"
 )
-
-// fakeSM is a Secret Manager that can be switched off.
-type fakeSM struct {
-	secretmanagerpb.UnimplementedSecretManagerServiceServer
-	down     atomic.Bool
-	mu       sync.Mutex
-	payloads map[string][]byte
-	calls    atomic.Int64
-}
-
-func (f *fakeSM) AccessSecretVersion(_ context.Context, req *secretmanagerpb.AccessSecretVersionRequest) (*secretmanagerpb.AccessSecretVersionResponse, error) {
-	f.calls.Add(1)
-	if f.down.Load() {
-		return nil, status.Error(codes.Unavailable, "backend unavailable")
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	p, ok := f.payloads[req.Name]
-	if !ok {
-		return nil, status.Error(codes.NotFound, "no such version")
-	}
-	crc := int64(crc32.Checksum(p, crc32.MakeTable(crc32.Castagnoli)))
-	return &secretmanagerpb.AccessSecretVersionResponse{Name: req.Name, Payload: &secretmanagerpb.SecretPayload{Data: p, DataCrc32C: &crc}}, nil
-}
 
 // TestSecretManagerUnavailableAtColdStart: while Secret Manager is down a
 // new instance answers 503 with Retry-After (not 500 misconfigured, not a
@@ -61,20 +28,16 @@ func TestSecretManagerUnavailableAtColdStart(t *testing.T) {
 	const keysRef = "projects/p/secrets/app-keys/versions/3"
 	keys, _ := keyset.Generate("t")
 	client, _ := json.Marshal(map[string]any{"web": map[string]any{"client_id": "id.apps.googleusercontent.com", "client_secret": "s3cr3t-value", "redirect_uris": []string{"https://fn.example.com/callback"}}})
-	fake := &fakeSM{payloads: map[string][]byte{clientRef: client, keysRef: keys}}
-	fake.down.Store(true)
-
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	fake, opts := smtest.Start(t)
+	fake.AddVersion("projects/p/secrets/oauth-client", string(client))
+	fake.AddVersion("projects/p/secrets/app-keys", "unused version 1")
+	fake.AddVersion("projects/p/secrets/app-keys", "unused version 2")
+	if v := fake.AddVersion("projects/p/secrets/app-keys", string(keys)); v != keysRef {
+		t.Fatalf("app keys added as %s, want %s", v, keysRef)
 	}
-	gs := grpc.NewServer()
-	secretmanagerpb.RegisterSecretManagerServiceServer(gs, fake)
-	go gs.Serve(lis)
-	t.Cleanup(gs.Stop)
+	fake.SetDown(true)
 
-	src := secrets.NewSecretManagerSource(option.WithEndpoint(lis.Addr().String()), option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials()))).
+	src := secrets.NewSecretManagerSource(opts...).
 		WithCallOptions(gax.WithTimeout(500 * time.Millisecond))
 	t.Cleanup(func() { src.Close() })
 	env := map[string]string{
@@ -98,15 +61,15 @@ func TestSecretManagerUnavailableAtColdStart(t *testing.T) {
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
 		t.Fatalf("Secret Manager down: got %d (Retry-After %q) %s, want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
 	}
-	fake.down.Store(false)
+	fake.SetDown(false)
 	offset.Store(int64(11 * time.Second)) // past the retry window
-	before := fake.calls.Load()
+	before := fake.TotalCalls()
 	for i := 0; i < 20; i++ {
 		if rec := get(); rec.Code != http.StatusOK {
 			t.Fatalf("after recovery, request %d: got %d %s, want 200", i, rec.Code, rec.Body)
 		}
 	}
-	if got := fake.calls.Load() - before; got != 2 {
+	if got := fake.TotalCalls() - before; got != 2 {
 		t.Errorf("Secret Manager calls for 20 requests = %d, want 2 (each secret once)", got)
 	}
 	if out := logs.String(); len(out) == 0 || strings.Contains(out, "s3cr3t-value") {

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"example.com/gmailoauth/internal/secrets"
+	"example.com/gmailoauth/internal/secrets/smtest"
 )
 
 const (
@@ -42,8 +43,8 @@ func asError(t *testing.T, err error) *secrets.Error {
 
 func TestSecretManagerSourceVersions(t *testing.T) {
 	src, fake := setup(t)
-	v1 := fake.addVersion(secretA, payload("v1"))
-	v2 := fake.addVersion(secretA, payload("v2"))
+	v1 := fake.AddVersion(secretA, payload("v1"))
+	v2 := fake.AddVersion(secretA, payload("v2"))
 
 	tests := []struct {
 		name string
@@ -63,7 +64,7 @@ func TestSecretManagerSourceVersions(t *testing.T) {
 			if diff := cmp.Diff(tt.want, string(got)); diff != "" {
 				t.Errorf("Secret(%q) payload mismatch (-want +got):\n%s", tt.ref, diff)
 			}
-			if got, want := fake.callCount(tt.ref), 1; got != want {
+			if got, want := fake.Calls(tt.ref), 1; got != want {
 				t.Errorf("RPCs for %q = %d, want %d", tt.ref, got, want)
 			}
 		})
@@ -74,7 +75,7 @@ func TestSecretManagerSourceErrors(t *testing.T) {
 	tests := []struct {
 		name     string
 		ref      string
-		prepare  func(f *fakeSecretManager, ref string)
+		prepare  func(f *smtest.Server, ref string)
 		wantKind secrets.Kind
 		wantMsg  []string // substrings of err.Error()
 		wantRPCs int
@@ -89,7 +90,7 @@ func TestSecretManagerSourceErrors(t *testing.T) {
 		{
 			name:     "version does not exist",
 			ref:      secretA + "/versions/9",
-			prepare:  func(f *fakeSecretManager, _ string) { f.addVersion(secretA, payload("v1")) },
+			prepare:  func(f *smtest.Server, _ string) { f.AddVersion(secretA, payload("v1")) },
 			wantKind: secrets.NotFound,
 			wantMsg:  []string{"versions/9", "not found"},
 			wantRPCs: 1,
@@ -97,9 +98,9 @@ func TestSecretManagerSourceErrors(t *testing.T) {
 		{
 			name: "permission denied",
 			ref:  latestA,
-			prepare: func(f *fakeSecretManager, ref string) {
-				f.addVersion(secretA, payload("v1"))
-				f.setFail(ref, status.Error(codes.PermissionDenied, "Permission 'secretmanager.versions.access' denied"))
+			prepare: func(f *smtest.Server, ref string) {
+				f.AddVersion(secretA, payload("v1"))
+				f.SetFail(ref, status.Error(codes.PermissionDenied, "Permission 'secretmanager.versions.access' denied"))
 			},
 			wantKind: secrets.PermissionDenied,
 			wantMsg:  []string{"permission denied (the function's service account needs roles/secretmanager.secretAccessor on this secret)"},
@@ -108,9 +109,9 @@ func TestSecretManagerSourceErrors(t *testing.T) {
 		{
 			name: "unavailable",
 			ref:  latestA,
-			prepare: func(f *fakeSecretManager, ref string) {
-				f.addVersion(secretA, payload("v1"))
-				f.setFail(ref, status.Error(codes.Unavailable, "connection reset"))
+			prepare: func(f *smtest.Server, ref string) {
+				f.AddVersion(secretA, payload("v1"))
+				f.SetFail(ref, status.Error(codes.Unavailable, "connection reset"))
 			},
 			wantKind: secrets.Unavailable,
 			wantMsg:  []string{"unavailable (Secret Manager did not answer in time", "connection reset"},
@@ -119,8 +120,8 @@ func TestSecretManagerSourceErrors(t *testing.T) {
 		{
 			name: "deadline exceeded",
 			ref:  latestA,
-			prepare: func(f *fakeSecretManager, ref string) {
-				f.setFail(ref, status.Error(codes.DeadlineExceeded, "too slow"))
+			prepare: func(f *smtest.Server, ref string) {
+				f.SetFail(ref, status.Error(codes.DeadlineExceeded, "too slow"))
 			},
 			wantKind: secrets.Unavailable,
 			wantMsg:  []string{"unavailable"},
@@ -129,8 +130,8 @@ func TestSecretManagerSourceErrors(t *testing.T) {
 		{
 			name: "server rejects the name",
 			ref:  latestA,
-			prepare: func(f *fakeSecretManager, ref string) {
-				f.setFail(ref, status.Error(codes.InvalidArgument, "bad name"))
+			prepare: func(f *smtest.Server, ref string) {
+				f.SetFail(ref, status.Error(codes.InvalidArgument, "bad name"))
 			},
 			wantKind: secrets.Invalid,
 			wantMsg:  []string{"invalid", "bad name"},
@@ -139,8 +140,8 @@ func TestSecretManagerSourceErrors(t *testing.T) {
 		{
 			name: "other gRPC error",
 			ref:  latestA,
-			prepare: func(f *fakeSecretManager, ref string) {
-				f.setFail(ref, status.Error(codes.FailedPrecondition, "Secret Version is in DISABLED state"))
+			prepare: func(f *smtest.Server, ref string) {
+				f.SetFail(ref, status.Error(codes.FailedPrecondition, "Secret Version is in DISABLED state"))
 			},
 			wantKind: secrets.Other,
 			wantMsg:  []string{"could not be read", "DISABLED"},
@@ -149,9 +150,9 @@ func TestSecretManagerSourceErrors(t *testing.T) {
 		{
 			name: "CRC32C mismatch",
 			ref:  latestA,
-			prepare: func(f *fakeSecretManager, ref string) {
-				f.addVersion(secretA, payload("v1"))
-				f.setBadCRC(ref)
+			prepare: func(f *smtest.Server, ref string) {
+				f.AddVersion(secretA, payload("v1"))
+				f.SetBadCRC(ref)
 			},
 			wantKind: secrets.Invalid,
 			wantMsg:  []string{"invalid", "CRC32C checksum does not match"},
@@ -160,8 +161,8 @@ func TestSecretManagerSourceErrors(t *testing.T) {
 		{
 			name: "empty payload",
 			ref:  latestA,
-			prepare: func(f *fakeSecretManager, _ string) {
-				f.addVersion(secretA, "")
+			prepare: func(f *smtest.Server, _ string) {
+				f.AddVersion(secretA, "")
 			},
 			wantKind: secrets.Invalid,
 			wantMsg:  []string{"payload is empty"},
@@ -203,7 +204,7 @@ func TestSecretManagerSourceErrors(t *testing.T) {
 			if strings.Contains(msg, payloadMarker) {
 				t.Errorf("error %q contains the payload", msg)
 			}
-			if got := fake.totalCalls(); got != tt.wantRPCs {
+			if got := fake.TotalCalls(); got != tt.wantRPCs {
 				t.Errorf("RPCs = %d, want %d", got, tt.wantRPCs)
 			}
 		})
@@ -212,8 +213,8 @@ func TestSecretManagerSourceErrors(t *testing.T) {
 
 func TestSecretManagerSourceErrorsAreNotCached(t *testing.T) {
 	src, fake := setup(t)
-	fake.addVersion(secretA, payload("v1"))
-	fake.setFailNext(latestA, status.Error(codes.Unavailable, "blip"))
+	fake.AddVersion(secretA, payload("v1"))
+	fake.SetFailNext(latestA, status.Error(codes.Unavailable, "blip"))
 
 	if _, err := src.Secret(t.Context(), latestA); err == nil {
 		t.Fatal("first Secret: got nil error, want Unavailable")
@@ -225,7 +226,7 @@ func TestSecretManagerSourceErrorsAreNotCached(t *testing.T) {
 	if diff := cmp.Diff(payload("v1"), string(got)); diff != "" {
 		t.Errorf("payload mismatch (-want +got):\n%s", diff)
 	}
-	if got, want := fake.callCount(latestA), 2; got != want {
+	if got, want := fake.Calls(latestA), 2; got != want {
 		t.Errorf("RPCs = %d, want %d", got, want)
 	}
 }
@@ -251,16 +252,16 @@ func TestSecretManagerSourceUnavailableRetries(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			src, fake := setup(t)
 			src.WithCallOptions(tt.opts...)
-			fake.addVersion(secretA, payload("v1"))
+			fake.AddVersion(secretA, payload("v1"))
 			unavailable := status.Error(codes.Unavailable, "try again")
 			if tt.failures < 0 {
-				fake.setFail(latestA, unavailable)
+				fake.SetFail(latestA, unavailable)
 			} else {
 				errs := make([]error, tt.failures)
 				for i := range errs {
 					errs[i] = unavailable
 				}
-				fake.setFailNext(latestA, errs...)
+				fake.SetFailNext(latestA, errs...)
 			}
 
 			start := time.Now()
@@ -277,7 +278,7 @@ func TestSecretManagerSourceUnavailableRetries(t *testing.T) {
 			} else if err != nil {
 				t.Fatalf("Secret: %v", err)
 			}
-			if got := fake.callCount(latestA); got < tt.minRPCs {
+			if got := fake.Calls(latestA); got < tt.minRPCs {
 				t.Errorf("RPCs = %d, want at least %d", got, tt.minRPCs)
 			}
 			if elapsed > 2*time.Second {
@@ -289,9 +290,9 @@ func TestSecretManagerSourceUnavailableRetries(t *testing.T) {
 
 func TestSecretManagerSourceCachesConcurrentAndSequentialReads(t *testing.T) {
 	src, fake := setup(t)
-	fake.addVersion(secretA, payload("v1"))
+	fake.AddVersion(secretA, payload("v1"))
 	// Hold the one RPC long enough for all goroutines to be waiting on it.
-	fake.setOnCall(func(context.Context, string) { time.Sleep(100 * time.Millisecond) })
+	fake.SetOnCall(func(context.Context, string) { time.Sleep(100 * time.Millisecond) })
 
 	const n = 100
 	start := make(chan struct{})
@@ -324,14 +325,14 @@ func TestSecretManagerSourceCachesConcurrentAndSequentialReads(t *testing.T) {
 			t.Fatalf("sequential Secret #%d mismatch (-want +got):\n%s", i, diff)
 		}
 	}
-	if got, want := fake.callCount(latestA), 1; got != want {
+	if got, want := fake.Calls(latestA), 1; got != want {
 		t.Errorf("RPCs for %d concurrent + %d sequential reads = %d, want %d", n, n, got, want)
 	}
 }
 
 func TestSecretManagerSourceReturnsCopies(t *testing.T) {
 	src, fake := setup(t)
-	fake.addVersion(secretA, payload("v1"))
+	fake.AddVersion(secretA, payload("v1"))
 	b, err := src.Secret(t.Context(), latestA)
 	if err != nil {
 		t.Fatalf("Secret: %v", err)
@@ -348,8 +349,8 @@ func TestSecretManagerSourceReturnsCopies(t *testing.T) {
 
 func TestSecretManagerSourceWithoutChecksum(t *testing.T) {
 	src, fake := setup(t)
-	fake.noCRC = true
-	fake.addVersion(secretA, payload("v1"))
+	fake.SetNoCRC(true)
+	fake.AddVersion(secretA, payload("v1"))
 	b, err := src.Secret(t.Context(), latestA)
 	if err != nil {
 		t.Fatalf("Secret without data_crc32c: %v", err)
@@ -375,7 +376,7 @@ func TestSecretManagerSourceRefresh(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src, fake := setup(t)
-			fake.addVersion(secretA, payload("v1"))
+			fake.AddVersion(secretA, payload("v1"))
 			read := func(when string) string {
 				t.Helper()
 				b, err := src.Secret(t.Context(), tt.ref)
@@ -387,7 +388,7 @@ func TestSecretManagerSourceRefresh(t *testing.T) {
 			if got := read("before rotation"); got != tt.wantBefore {
 				t.Errorf("before rotation: got %q, want %q", got, tt.wantBefore)
 			}
-			fake.addVersion(secretA, payload("v2"))
+			fake.AddVersion(secretA, payload("v2"))
 			if got := read("after rotation, before Refresh"); got != tt.wantBefore {
 				t.Errorf("after rotation, before Refresh: got %q, want cached %q", got, tt.wantBefore)
 			}
@@ -396,7 +397,7 @@ func TestSecretManagerSourceRefresh(t *testing.T) {
 				t.Errorf("after Refresh: got %q, want %q", got, tt.wantAfter)
 			}
 			read("again")
-			if got := fake.callCount(tt.ref); got != tt.wantRPCsEnd {
+			if got := fake.Calls(tt.ref); got != tt.wantRPCsEnd {
 				t.Errorf("RPCs = %d, want %d", got, tt.wantRPCsEnd)
 			}
 		})
@@ -405,10 +406,10 @@ func TestSecretManagerSourceRefresh(t *testing.T) {
 
 func TestSecretManagerSourceRefreshDuringRead(t *testing.T) {
 	src, fake := setup(t)
-	fake.addVersion(secretA, payload("v1"))
+	fake.AddVersion(secretA, payload("v1"))
 	started := make(chan struct{}, 1)
 	release := make(chan struct{})
-	fake.setOnCall(func(ctx context.Context, _ string) {
+	fake.SetOnCall(func(ctx context.Context, _ string) {
 		select {
 		case started <- struct{}{}:
 			<-release
@@ -428,7 +429,7 @@ func TestSecretManagerSourceRefreshDuringRead(t *testing.T) {
 	<-started
 	// The secret rotates and the caller refreshes while the first read is
 	// still in flight: its (old) answer must not land in the cache.
-	fake.addVersion(secretA, payload("v2"))
+	fake.AddVersion(secretA, payload("v2"))
 	src.Refresh(latestA)
 	close(release)
 	r := <-first
@@ -445,7 +446,7 @@ func TestSecretManagerSourceRefreshDuringRead(t *testing.T) {
 	if got, want := string(b), payload("v2"); got != want {
 		t.Errorf("Secret after Refresh = %q, want %q", got, want)
 	}
-	if got, want := fake.callCount(latestA), 2; got != want {
+	if got, want := fake.Calls(latestA), 2; got != want {
 		t.Errorf("RPCs = %d, want %d", got, want)
 	}
 }
@@ -477,10 +478,10 @@ func TestSecretManagerSourceCallerContext(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src, fake := setup(t)
-			fake.addVersion(secretA, payload("v1"))
+			fake.AddVersion(secretA, payload("v1"))
 			started := make(chan struct{}, 1)
 			release := make(chan struct{})
-			fake.setOnCall(func(context.Context, string) {
+			fake.SetOnCall(func(context.Context, string) {
 				started <- struct{}{}
 				<-release
 			})
@@ -521,7 +522,7 @@ func TestSecretManagerSourceCallerContext(t *testing.T) {
 			if err := <-patient; err != nil {
 				t.Errorf("patient caller: %v, want the payload", err)
 			}
-			if got, want := fake.callCount(latestA), 1; got != want {
+			if got, want := fake.Calls(latestA), 1; got != want {
 				t.Errorf("RPCs = %d, want %d", got, want)
 			}
 		})
@@ -530,7 +531,7 @@ func TestSecretManagerSourceCallerContext(t *testing.T) {
 
 func TestSecretManagerSourceLazyClient(t *testing.T) {
 	src, fake := setup(t)
-	fake.addVersion(secretA, payload("v1"))
+	fake.AddVersion(secretA, payload("v1"))
 	var creations atomic.Int32
 	src.SetNewClient(func(ctx context.Context, opts ...option.ClientOption) (*secretmanager.Client, error) {
 		if creations.Add(1) == 1 {
@@ -552,7 +553,7 @@ func TestSecretManagerSourceLazyClient(t *testing.T) {
 	if want := "creating the Secret Manager client: could not find default credentials"; !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not contain %q", err, want)
 	}
-	if got := fake.totalCalls(); got != 0 {
+	if got := fake.TotalCalls(); got != 0 {
 		t.Errorf("RPCs after failed client creation = %d, want 0", got)
 	}
 
@@ -582,7 +583,7 @@ func TestNewSecretManagerSourceDoesNoIO(t *testing.T) {
 
 func TestSecretManagerSourceClosed(t *testing.T) {
 	src, fake := setup(t)
-	fake.addVersion(secretA, payload("v1"))
+	fake.AddVersion(secretA, payload("v1"))
 	if _, err := src.Secret(t.Context(), latestA); err != nil {
 		t.Fatalf("Secret: %v", err)
 	}
