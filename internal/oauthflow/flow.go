@@ -120,7 +120,14 @@ func (f *Flow) VerifyIDToken(ctx context.Context, raw, audience string) (*oidc.I
 		return nil, err
 	}
 	v := p.Verifier(&oidc.Config{ClientID: audience, Now: f.Now})
-	return v.Verify(f.clientCtx(ctx), raw)
+	idt, err := v.Verify(f.clientCtx(ctx), raw)
+	if err != nil && strings.Contains(err.Error(), "fetching keys") {
+		// go-oidc reports an unreachable JWKS only in its message ("failed
+		// to verify signature: fetching keys …"): that is an outage, not a
+		// bad token.
+		return nil, unavailable("fetching the issuer's signing keys", errors.New("JWKS unreachable"))
+	}
+	return idt, err
 }
 
 // randomToken returns n random bytes, base64url without padding.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,7 @@ func (c *testClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 type env struct {
 	sb       *sandbox.Sandbox
+	srv      *httptest.Server
 	clock    *testClock
 	keysData []byte // the keyset secret, as rotated
 	keys     atomic.Pointer[keyset.Keyset]
@@ -46,7 +48,7 @@ func newEnv(t testing.TB) *env {
 		t.Fatalf("sandbox: %v", err)
 	}
 	t.Cleanup(srv.Close)
-	e.sb = sb
+	e.sb, e.srv = sb, srv
 	data, err := keyset.Generate("v1")
 	if err != nil {
 		t.Fatal(err)
@@ -234,4 +236,25 @@ func rotate(t testing.TB, e *env) string {
 	e.keysData = data
 	e.keys.Store(ks)
 	return "enc-v2"
+}
+
+// TestVerifyIDTokenKeysUnreachable: when the issuer's JWKS cannot be fetched
+// (after discovery worked), verification fails as a temporary upstream
+// outage — a 503 for callers — not as a bad token.
+func TestVerifyIDTokenKeysUnreachable(t *testing.T) {
+	e := newEnv(t)
+	f := e.flow(memstore.New(), "a")
+	ctx := context.Background()
+	if _, err := f.Provider(ctx); err != nil {
+		t.Fatalf("discovery: %v", err)
+	}
+	tok, err := e.sb.MintIDToken("https://fn.example.com/list-messages", "scheduler@example.iam.gserviceaccount.com", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Close()
+	_, err = f.VerifyIDToken(ctx, tok, "https://fn.example.com/list-messages")
+	if !oauthflow.IsTemporary(err) {
+		t.Errorf("VerifyIDToken with the JWKS unreachable: err %v, want a temporary upstream error", err)
+	}
 }
