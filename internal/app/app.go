@@ -172,20 +172,7 @@ func (a *App) build(ctx context.Context) (*Deps, error) {
 	}
 	src := a.opts.Secrets
 	if src == nil {
-		if cfg.ClientSecretIsFile && cfg.KeysIsFile {
-			src = secrets.NewFileSource()
-		} else if !cfg.ClientSecretIsFile && !cfg.KeysIsFile {
-			src = secrets.NewSecretManagerSource()
-		} else {
-			src = mixedSource{file: secrets.NewFileSource(), sm: secrets.NewSecretManagerSource(), fileRefs: map[string]bool{}}
-			ms := src.(mixedSource)
-			if cfg.ClientSecretIsFile {
-				ms.fileRefs[cfg.ClientSecretRef] = true
-			}
-			if cfg.KeysIsFile {
-				ms.fileRefs[cfg.KeysRef] = true
-			}
-		}
+		src = newSources(cfg)
 	}
 	client, err := secrets.LoadClientConfig(ctx, src, cfg.ClientSecretRef)
 	if err != nil {
@@ -258,25 +245,40 @@ func loadKeys(ctx context.Context, src secrets.Source, ref string) (*keyset.Keys
 	return ks, nil
 }
 
-// mixedSource reads some references from files and the rest from Secret Manager.
-type mixedSource struct {
-	file     secrets.Source
-	sm       secrets.Source
-	fileRefs map[string]bool
-}
-
-func (m mixedSource) pick(ref string) secrets.Source {
-	if m.fileRefs[ref] {
-		return m.file
+// newSources returns the instance's secret source: references configured as
+// files are read from disk, the others from Secret Manager, whose client is
+// built on the first read.
+func newSources(cfg *config.Config) secrets.Source {
+	files := map[string]bool{}
+	if cfg.ClientSecretIsFile {
+		files[cfg.ClientSecretRef] = true
 	}
-	return m.sm
+	if cfg.KeysIsFile {
+		files[cfg.KeysRef] = true
+	}
+	return routedSource{file: secrets.NewFileSource(), sm: secrets.NewSecretManagerSource(), files: files}
 }
 
-func (m mixedSource) Secret(ctx context.Context, ref string) ([]byte, error) {
-	return m.pick(ref).Secret(ctx, ref)
+// routedSource sends file references to file and the rest to sm.
+type routedSource struct {
+	file, sm secrets.Source
+	files    map[string]bool
 }
 
-func (m mixedSource) Refresh(ref string) { m.pick(ref).Refresh(ref) }
+func (r routedSource) pick(ref string) secrets.Source {
+	if r.files[ref] {
+		return r.file
+	}
+	return r.sm
+}
+
+// Secret implements secrets.Source.
+func (r routedSource) Secret(ctx context.Context, ref string) ([]byte, error) {
+	return r.pick(ref).Secret(ctx, ref)
+}
+
+// Refresh implements secrets.Source.
+func (r routedSource) Refresh(ref string) { r.pick(ref).Refresh(ref) }
 
 func instanceID() string {
 	b := make([]byte, 6)
