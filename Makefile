@@ -50,7 +50,15 @@ FUZZ_TARGETS := internal/session:FuzzSessionVerify internal/oauthflow:FuzzCheckR
 fuzz: ## Run every fuzz target for FUZZTIME (default 10s) each
 	@set -eo pipefail; for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz: $$fn ($$pkg, $(FUZZTIME))"; \
-	  $(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) ./$$pkg/ | tail -n 2; \
+	  for try in 1 2; do \
+	    out=$$(mktemp); \
+	    if $(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) ./$$pkg/ >$$out 2>&1; then tail -n 2 $$out; rm -f $$out; break; fi; \
+	    cat $$out; rm -f $$out; \
+	    if [ -n "$$(git status --porcelain -- $$pkg/testdata/fuzz/$$fn)" ]; then \
+	      echo "fuzz: $$fn found a failing input: $$pkg/testdata/fuzz/$$fn/ (go test -run=$$fn ./$$pkg/ replays it)"; exit 1; fi; \
+	    if [ $$try = 2 ]; then echo "fuzz: $$fn failed twice without a failing input"; exit 1; fi; \
+	    echo "fuzz: $$fn stopped without a failing input (the fuzzing engine itself); trying once more"; \
+	  done; \
 	done
 
 .PHONY: load
