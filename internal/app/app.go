@@ -32,6 +32,7 @@ import (
 	"example.com/gmailoauth/internal/store"
 	"example.com/gmailoauth/internal/store/fsstore"
 	"example.com/gmailoauth/internal/store/memstore"
+	"example.com/gmailoauth/internal/syncer"
 )
 
 // Options customise an App; the zero value reads the process environment.
@@ -71,14 +72,16 @@ type Deps struct {
 	Store  store.Store
 	Flow   *oauthflow.Flow
 	Client *http.Client // outbound, with timeouts
-	// Gmail carries the frontend's Gmail calls: quota buckets per user and
-	// per instance, and a few quick retries on 429/5xx within the request's
-	// deadline (the sync has its own, more patient transport).
-	Gmail   *http.Client
-	Secrets secrets.Source
-	Sweeper Sweeper
-	Log     *slog.Logger
-	Now     func() time.Time
+	// GmailQuota carries every Gmail call of the instance: buckets per user
+	// and per instance, backoff on 429/5xx. Gmail is the frontend's client
+	// over it (a few quick retries, see FrontendRetry); the sweep has a more
+	// patient client over the same transport.
+	GmailQuota *gmailquota.Transport
+	Gmail      *http.Client
+	Secrets    secrets.Source
+	Sweeper    Sweeper
+	Log        *slog.Logger
+	Now        func() time.Time
 
 	keys atomic.Pointer[keyset.Keyset]
 }
@@ -196,14 +199,14 @@ func (a *App) build(ctx context.Context) (*Deps, error) {
 	hc := &http.Client{Timeout: cfg.OutboundTimeout, Transport: a.opts.Transport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	d := &Deps{Config: cfg, Store: st, Client: hc, Secrets: src, Log: a.log, Now: a.opts.Now}
-	d.Gmail = &http.Client{Timeout: cfg.OutboundTimeout, Transport: &gmailquota.Transport{
-		Base:                  a.opts.Transport,
+	// One quota transport per instance: the frontend and the sweep draw on
+	// the same project bucket; each sets its own patience per request.
+	d.GmailQuota = &gmailquota.Transport{
+		Base:                  gmailBaseTransport(a.opts.Transport, cfg.SyncConcurrency*syncer.DefaultMetadataConcurrency),
 		UserUnitsPerMinute:    float64(cfg.GmailQuotaUserPerMin),
 		ProjectUnitsPerMinute: float64(cfg.GmailQuotaProjectPerMin),
-		MaxAttempts:           3,
-		BaseDelay:             100 * time.Millisecond,
-		MaxDelay:              2 * time.Second,
-	}}
+	}
+	d.Gmail = &http.Client{Timeout: cfg.OutboundTimeout, Transport: d.GmailQuota}
 	d.keys.Store(ks)
 	d.Flow = &oauthflow.Flow{
 		Store: st,

@@ -237,11 +237,12 @@ func listMessages(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.R
 			}
 			return tokenError(err)
 		}
-		svc, err := mailbox.NewService(gmailquota.WithUser(ctx, userID), d.Config.GmailAPIURL, d.Gmail, at)
+		gctx := gmailquota.WithRetry(gmailquota.WithUser(ctx, userID), FrontendRetry)
+		svc, err := mailbox.NewService(gctx, d.Config.GmailAPIURL, d.Gmail, at)
 		if err != nil {
 			return err
 		}
-		res, err := mailbox.List(gmailquota.WithUser(ctx, userID), svc, req)
+		res, err := mailbox.List(gctx, svc, req)
 		if err == nil {
 			httpx.WriteJSON(w, http.StatusOK, res)
 			return nil
@@ -279,6 +280,10 @@ func listMessages(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.R
 		}
 	}
 }
+
+// FrontendRetry is how a frontend request retries Gmail's 429s and 5xx: a
+// few quick tries within the request's deadline, since a person is waiting.
+var FrontendRetry = gmailquota.Retry{MaxAttempts: 3, BaseDelay: 100 * time.Millisecond, MaxDelay: 2 * time.Second}
 
 // tokenError maps a failure to get an access token to the contract.
 func tokenError(err error) error {

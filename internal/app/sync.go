@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"example.com/gmailoauth/internal/gmailquota"
 	"example.com/gmailoauth/internal/httpx"
 	"example.com/gmailoauth/internal/syncer"
 )
@@ -22,18 +21,13 @@ type syncSweeper struct {
 // revocation marking).
 func newSyncSweeper(d *Deps) Sweeper {
 	cfg := d.Config
-	qt := &gmailquota.Transport{
-		Base:                  syncBaseTransport(d.Client.Transport, cfg.SyncConcurrency*syncer.DefaultMetadataConcurrency),
-		UserUnitsPerMinute:    float64(cfg.GmailQuotaUserPerMin),
-		ProjectUnitsPerMinute: float64(cfg.GmailQuotaProjectPerMin),
-	}
 	return &syncSweeper{s: &syncer.Syncer{
 		Store:    d.Store,
 		Tokens:   d.Flow,
 		GmailURL: cfg.GmailAPIURL,
 		// The timeout covers a call's retries and quota waits; each attempt
 		// is bounded by the base transport's header timeout.
-		Client:              &http.Client{Timeout: 3 * time.Minute, Transport: qt},
+		Client:              &http.Client{Timeout: 3 * time.Minute, Transport: d.GmailQuota},
 		Cursor:              &syncer.StoreCursor{Store: d.Store, Now: d.Now},
 		Log:                 d.Log,
 		Now:                 d.Now,
@@ -44,9 +38,9 @@ func newSyncSweeper(d *Deps) Sweeper {
 	}}
 }
 
-// syncBaseTransport gives the sync's many concurrent calls enough idle
+// gmailBaseTransport gives the sync's many concurrent calls enough idle
 // connections and a per-attempt header timeout when base is an *http.Transport.
-func syncBaseTransport(base http.RoundTripper, conns int) http.RoundTripper {
+func gmailBaseTransport(base http.RoundTripper, conns int) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
 	}

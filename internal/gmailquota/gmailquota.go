@@ -90,6 +90,7 @@ type ctxKey int
 const (
 	userKey ctxKey = iota
 	counterKey
+	retryKey
 )
 
 // WithUser returns ctx whose Gmail requests are charged to userID's bucket.
@@ -120,6 +121,20 @@ func WithCounter(ctx context.Context, c *Counter) context.Context {
 func counterFrom(ctx context.Context) *Counter {
 	c, _ := ctx.Value(counterKey).(*Counter)
 	return c
+}
+
+// Retry shapes the retries of one request; zero fields keep the
+// Transport's settings.
+type Retry struct {
+	MaxAttempts         int
+	BaseDelay, MaxDelay time.Duration
+}
+
+// WithRetry returns ctx whose Gmail requests retry as r says, so callers
+// with different patience (a user waiting on a page, a background sweep) can
+// share one Transport and so one project bucket.
+func WithRetry(ctx context.Context, r Retry) context.Context {
+	return context.WithValue(ctx, retryKey, r)
 }
 
 // Stats is a snapshot of an instance's counters.
@@ -287,10 +302,21 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	user := UserFrom(ctx)
 	cnt := counterFrom(ctx)
 	attempts := t.MaxAttempts
+	baseDelay, maxDelay := t.BaseDelay, t.MaxDelay
+	if r, ok := ctx.Value(retryKey).(Retry); ok {
+		if r.MaxAttempts > 0 {
+			attempts = r.MaxAttempts
+		}
+		if r.BaseDelay > 0 {
+			baseDelay = r.BaseDelay
+		}
+		if r.MaxDelay > 0 {
+			maxDelay = r.MaxDelay
+		}
+	}
 	if attempts <= 0 {
 		attempts = DefaultMaxAttempts
 	}
-	baseDelay, maxDelay := t.BaseDelay, t.MaxDelay
 	if baseDelay <= 0 {
 		baseDelay = DefaultBaseDelay
 	}

@@ -89,3 +89,37 @@ func TestRetries(t *testing.T) {
 		t.Fatalf("bounded: %v %v after %d calls", resp, err, n.Load())
 	}
 }
+
+// TestWithRetryOverridesTheTransport: a request's context can ask for fewer
+// attempts than the shared Transport's, so a frontend call gives up sooner
+// than a sweep on the same transport (and project bucket).
+func TestWithRetryOverridesTheTransport(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	tr := &Transport{MaxAttempts: 6, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond}
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		want int32
+	}{
+		{"transport's attempts", context.Background(), 6},
+		{"request's attempts", WithRetry(context.Background(), Retry{MaxAttempts: 2}), 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls.Store(0)
+			req, _ := http.NewRequestWithContext(tc.ctx, "GET", srv.URL+"/gmail/v1/users/me/messages", nil)
+			resp, err := (&http.Client{Transport: tr}).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := calls.Load(); got != tc.want || resp.StatusCode != http.StatusServiceUnavailable {
+				t.Errorf("got %d calls and status %d, want %d calls and 503", got, resp.StatusCode, tc.want)
+			}
+		})
+	}
+}
