@@ -231,7 +231,7 @@ func (a *App) build(ctx context.Context) (*Deps, error) {
 	if a.opts.NewSweeper != nil {
 		d.Sweeper = a.opts.NewSweeper(d)
 	} else {
-		d.Sweeper = defaultSweeper(d)
+		d.Sweeper = newSyncSweeper(d)
 	}
 	return d, nil
 }

@@ -70,6 +70,3 @@ func (d *Deps) schedulerSync(ctx context.Context, w http.ResponseWriter, r *http
 	httpx.WriteJSON(w, http.StatusOK, sum)
 	return nil
 }
-
-// defaultSweeper is the syncer package's sweep (see sync.go).
-func defaultSweeper(d *Deps) Sweeper { return newSyncSweeper(d) }

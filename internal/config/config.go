@@ -3,10 +3,10 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -144,7 +144,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	if len(c.Scopes) == 0 {
 		c.Scopes = append([]string(nil), DefaultScopes...)
 	}
-	if !contains(c.Scopes, "openid") {
+	if !slices.Contains(c.Scopes, "openid") {
 		bad("OAUTH_SCOPES must include openid (the callback identifies users by the ID token)")
 	}
 
@@ -328,9 +328,6 @@ func Origin(u *url.URL) string {
 	return scheme + "://" + host
 }
 
-// HasScope reports whether granted contains scope.
-func HasScope(granted []string, scope string) bool { return contains(granted, scope) }
-
 func splitList(s string) []string {
 	var out []string
 	for _, f := range strings.Split(s, ",") {
@@ -339,19 +336,4 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-// IsConfigError reports whether err is a configuration *Error.
-func IsConfigError(err error) bool {
-	var e *Error
-	return errors.As(err, &e)
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -127,7 +128,7 @@ func CheckQuery(r *http.Request) error {
 	if len(r.URL.RawQuery) > MaxQueryBytes {
 		return Errorf(http.StatusRequestURITooLong, "query_too_long", "query string is longer than %d bytes", MaxQueryBytes)
 	}
-	if _, err := parseQuery(r.URL.RawQuery); err != nil {
+	if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
 		return Errorf(http.StatusBadRequest, "invalid_request", "query string does not parse")
 	}
 	return nil

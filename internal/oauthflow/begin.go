@@ -64,7 +64,7 @@ func (f *Flow) ValidateBegin(req BeginRequest) error {
 		p = append(p, "state must be 1 to 512 visible ASCII characters")
 	}
 	if len(p) > 0 {
-		return &httpx.Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: errorsJoinStrings(p)}
+		return &httpx.Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: strings.Join(p, "; ")}
 	}
 	if req.ReturnTo != "" {
 		if err := f.CheckReturnTo(req.ReturnTo); err != nil {

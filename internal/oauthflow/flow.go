@@ -276,9 +276,6 @@ func (f *Flow) logger() *slog.Logger {
 	return slog.Default()
 }
 
-// errorsJoinStrings is a small helper for messages listing problems.
-func errorsJoinStrings(p []string) string { return strings.Join(p, "; ") }
-
 // expiryOf returns when tok expires on the flow's clock: oauth2 computes
 // Token.Expiry with the wall clock, so it is recomputed from expires_in.
 func (f *Flow) expiryOf(tok *oauth2.Token) time.Time {
