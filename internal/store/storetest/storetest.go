@@ -259,15 +259,7 @@ func testUpdateNoOp(t *testing.T, s store.Store) {
 				t.Fatalf("UpdateCredential(no-op): %v", err)
 			}
 			wantCredential(t, "UpdateCredential(no-op) result", got, tt.existing)
-			after, err := s.GetCredential(ctx, id)
-			if tt.existing == nil {
-				wantNotFound(t, "GetCredential after no-op on missing", err)
-				return
-			}
-			if err != nil {
-				t.Fatalf("GetCredential: %v", err)
-			}
-			wantCredential(t, "GetCredential after no-op", after, tt.existing)
+			wantStored(t, s, id, tt.existing, "after a no-op")
 		})
 	}
 }
@@ -304,15 +296,7 @@ func testUpdateFuncError(t *testing.T, s store.Store) {
 			if got != nil {
 				t.Errorf("UpdateCredential: got %+v with an error, want nil", got)
 			}
-			after, err := s.GetCredential(ctx, id)
-			if tt.existing == nil {
-				wantNotFound(t, "GetCredential after failed create", err)
-				return
-			}
-			if err != nil {
-				t.Fatalf("GetCredential: %v", err)
-			}
-			wantCredential(t, "GetCredential after failed update", after, tt.existing)
+			wantStored(t, s, id, tt.existing, "after fn's error")
 		})
 	}
 }
@@ -501,6 +485,21 @@ func testDeleteCredential(t *testing.T, s store.Store) {
 		t.Errorf("DeleteCredential(never existed): %v", err)
 	}
 	wantCredential(t, "other credential after delete", mustGet(t, s, "u2"), keep)
+}
+
+// wantStored checks that the credential stored under id equals want, or
+// that none is stored when want is nil.
+func wantStored(t *testing.T, s store.Store, id string, want *store.Credential, when string) {
+	t.Helper()
+	got, err := s.GetCredential(t.Context(), id)
+	if want == nil {
+		wantNotFound(t, "GetCredential "+when, err)
+		return
+	}
+	if err != nil {
+		t.Fatalf("GetCredential %s: %v", when, err)
+	}
+	wantCredential(t, "GetCredential "+when, got, want)
 }
 
 func credentialIDs(cs []*store.Credential) []string {
