@@ -65,11 +65,11 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 10s) each
 load: ## Load test: 200 users connect, then 1,000 concurrent ListMessages; prints p50/p99 and peak memory
 	@set -euo pipefail; out=$$($(EMULATOR) start); host=$${out##*=}; \
 	trap '$(EMULATOR) stop' EXIT; \
-	FIRESTORE_EMULATOR_HOST=$$host $(GO) test -run '^TestLoad$$' -count=1 -v ./internal/devserver/ | grep -v '^    load_test.go'
+	FIRESTORE_EMULATOR_HOST=$$host $(GO) test -run '^TestLoad$$' -count=1 -v ./internal/local/devserver/ | grep -v '^    load_test.go'
 
 .PHONY: demo-test
 demo-test: ## Drive the demo page in headless Chromium; SCREENSHOT_DIR=dir keeps the screenshot
-	CI=$${CI:-true} $(GO) test -count=1 -run TestDemoInBrowser -v ./internal/demo
+	CI=$${CI:-true} $(GO) test -count=1 -run TestDemoInBrowser -v ./internal/local/demo
 
 .PHONY: build
 build: ## Compile and vet everything

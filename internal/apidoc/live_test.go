@@ -18,9 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"example.com/gmailoauth/internal/devserver"
-	"example.com/gmailoauth/internal/devserver/devtest"
-	"example.com/gmailoauth/internal/sandbox"
+	"example.com/gmailoauth/internal/local/devserver"
+	"example.com/gmailoauth/internal/local/devtest"
+	"example.com/gmailoauth/internal/local/sandbox"
 	"example.com/gmailoauth/internal/store"
 	"example.com/gmailoauth/internal/store/memstore"
 )

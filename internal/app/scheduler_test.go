@@ -28,7 +28,7 @@ import (
 	"example.com/gmailoauth/internal/keyset"
 	"example.com/gmailoauth/internal/logging"
 	"example.com/gmailoauth/internal/oauthflow"
-	"example.com/gmailoauth/internal/sandbox"
+	"example.com/gmailoauth/internal/local/sandbox"
 	"example.com/gmailoauth/internal/session"
 	"example.com/gmailoauth/internal/store"
 	"example.com/gmailoauth/internal/store/memstore"

@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"example.com/gmailoauth/internal/sandbox"
+	"example.com/gmailoauth/internal/local/sandbox"
 	"example.com/gmailoauth/internal/store"
 	"example.com/gmailoauth/internal/store/fsstore/fstest"
 )

@@ -22,7 +22,7 @@ import (
 	"example.com/gmailoauth/internal/gmailquota"
 	"example.com/gmailoauth/internal/keyset"
 	"example.com/gmailoauth/internal/oauthflow"
-	"example.com/gmailoauth/internal/sandbox"
+	"example.com/gmailoauth/internal/local/sandbox"
 	"example.com/gmailoauth/internal/store"
 	"example.com/gmailoauth/internal/store/fsstore/fstest"
 	"example.com/gmailoauth/internal/store/memstore"

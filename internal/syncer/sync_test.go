@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"example.com/gmailoauth/internal/sandbox"
+	"example.com/gmailoauth/internal/local/sandbox"
 	"example.com/gmailoauth/internal/store"
 )
 

@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"example.com/gmailoauth/internal/devserver"
+	"example.com/gmailoauth/internal/local/devserver"
 	"example.com/gmailoauth/internal/logging"
 )
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"example.com/gmailoauth/internal/devserver/devtest"
+	"example.com/gmailoauth/internal/local/devtest"
 	"example.com/gmailoauth/internal/oauthflow"
 	"example.com/gmailoauth/internal/store"
 	"example.com/gmailoauth/internal/store/fsstore/fstest"

@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"example.com/gmailoauth/internal/devserver/devtest"
-	"example.com/gmailoauth/internal/sandbox"
+	"example.com/gmailoauth/internal/local/devtest"
+	"example.com/gmailoauth/internal/local/sandbox"
 	"example.com/gmailoauth/internal/store"
 	"example.com/gmailoauth/internal/store/fsstore/fstest"
 	"example.com/gmailoauth/internal/store/memstore"

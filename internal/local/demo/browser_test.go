@@ -13,8 +13,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"example.com/gmailoauth/internal/devserver/devtest"
-	"example.com/gmailoauth/internal/sandbox"
+	"example.com/gmailoauth/internal/local/devtest"
+	"example.com/gmailoauth/internal/local/sandbox"
 	"example.com/gmailoauth/internal/store"
 	"example.com/gmailoauth/internal/store/memstore"
 )

@@ -12,9 +12,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"example.com/gmailoauth/internal/devserver/devtest"
+	"example.com/gmailoauth/internal/local/devtest"
 	"example.com/gmailoauth/internal/oauthflow"
-	"example.com/gmailoauth/internal/sandbox"
+	"example.com/gmailoauth/internal/local/sandbox"
 	"example.com/gmailoauth/internal/store"
 	"example.com/gmailoauth/internal/store/memstore"
 )

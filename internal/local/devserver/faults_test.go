@@ -12,9 +12,9 @@ import (
 
 	"cloud.google.com/go/firestore"
 
-	"example.com/gmailoauth/internal/devserver/devtest"
+	"example.com/gmailoauth/internal/local/devtest"
 	"example.com/gmailoauth/internal/oauthflow"
-	"example.com/gmailoauth/internal/sandbox"
+	"example.com/gmailoauth/internal/local/sandbox"
 	"example.com/gmailoauth/internal/store"
 	"example.com/gmailoauth/internal/store/fsstore"
 	"example.com/gmailoauth/internal/store/fsstore/fstest"

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"example.com/gmailoauth/internal/app"
-	"example.com/gmailoauth/internal/demo"
+	"example.com/gmailoauth/internal/local/demo"
 	"example.com/gmailoauth/internal/keyset"
-	"example.com/gmailoauth/internal/sandbox"
+	"example.com/gmailoauth/internal/local/sandbox"
 	"example.com/gmailoauth/internal/store"
 )
 

@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"example.com/gmailoauth/internal/devserver"
+	"example.com/gmailoauth/internal/local/devserver"
 	"example.com/gmailoauth/internal/logging"
-	"example.com/gmailoauth/internal/sandbox"
+	"example.com/gmailoauth/internal/local/sandbox"
 	"example.com/gmailoauth/internal/store"
 )
 
