@@ -356,7 +356,7 @@ func TestRealAnswersMatchTheSpec(t *testing.T) {
 		return cb.String()
 	}
 	d.want(d.do("GET", "/callback", callbackWith("c1@example.com", func(q url.Values) { q.Del("code") }), nil, ""), 400, "missing_code")
-	d.want(d.do("GET", "/callback", callbackWith("c2@example.com", func(q url.Values) { q.Set("code", "sbx-ac-bogus") }), nil, ""), 400, "invalid_grant")
+	d.want(d.do("GET", "/callback", callbackWith("c2@example.com", func(q url.Values) { q.Set("code", "4/0sbx-bogus") }), nil, ""), 400, "invalid_grant")
 	d.want(d.do("GET", "/callback", callbackWith("c3@example.com", func(q url.Values) { q.Del("code"); q.Set("error", "consent_required") }), nil, ""), 400, "consent_required")
 	d.want(d.do("GET", "/callback", callbackWith("c4@example.com", func(q url.Values) { q.Del("code"); q.Set("error", "Weird-Code!") }), nil, ""), 400, "authorization_error")
 	st.Sandbox.SetUserKnobs("deny@example.com", sandbox.Knobs{DenyConsent: true})

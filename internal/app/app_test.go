@@ -87,13 +87,7 @@ func TestMisconfigured(t *testing.T) {
 
 // TestMethodNotAllowed: unknown methods get 405 with an Allow header.
 func TestMethodNotAllowed(t *testing.T) {
-	dir := t.TempDir()
-	client := filepath.Join(dir, "client.json")
-	os.WriteFile(client, []byte(`{"web":{"client_id":"id.apps.googleusercontent.com","client_secret":"s","redirect_uris":["https://fn.example.com/callback"]}}`), 0o600)
-	keys := filepath.Join(dir, "keys.json")
-	os.WriteFile(keys, []byte(`{"encryption":{"primary":"k","keys":{"k":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}},"session":{"primary":"s","keys":{"s":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}}}`), 0o600)
-	env := map[string]string{"OAUTH_CLIENT_SECRET_FILE": client, "APP_KEYS_FILE": keys, "OAUTH_REDIRECT_URL": "https://fn.example.com/callback", "STORE": "memory"}
-	a := app.New(app.Options{Getenv: func(k string) string { return env[k] }, Logger: logging.New(&syncBuffer{}, "", slog.LevelInfo)})
+	a := newTestApp(t)
 	for _, tc := range []struct {
 		name      string
 		h         http.HandlerFunc

@@ -5,34 +5,32 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"example.com/gmailoauth/internal/app"
 	"example.com/gmailoauth/internal/keyset"
 	"example.com/gmailoauth/internal/logging"
+	"example.com/gmailoauth/internal/secrets"
 	"example.com/gmailoauth/internal/store/memstore"
 )
 
-// newTestApp returns an App with valid local configuration and a memory
-// store; it talks to no provider unless a request gets that far.
+// newTestApp returns an App with valid configuration, its secrets in
+// memory and a memory store; it talks to no provider unless a request gets
+// that far.
 func newTestApp(t testing.TB) *app.App {
 	t.Helper()
-	dir := t.TempDir()
-	client := filepath.Join(dir, "client.json")
-	if err := os.WriteFile(client, []byte(`{"web":{"client_id":"id.apps.googleusercontent.com","client_secret":"s","redirect_uris":["https://fn.example.com/callback"]}}`), 0o600); err != nil {
+	keys, err := keyset.Generate("f")
+	if err != nil {
 		t.Fatal(err)
 	}
-	keys := filepath.Join(dir, "keys.json")
-	data, _ := keyset.Generate("f")
-	if err := os.WriteFile(keys, data, 0o600); err != nil {
-		t.Fatal(err)
+	src := secrets.Memory{
+		"client": []byte(`{"web":{"client_id":"id.apps.googleusercontent.com","client_secret":"s","redirect_uris":["https://fn.example.com/callback"]}}`),
+		"keys":   keys,
 	}
-	env := map[string]string{"OAUTH_CLIENT_SECRET_FILE": client, "APP_KEYS_FILE": keys,
+	env := map[string]string{"OAUTH_CLIENT_SECRET_FILE": "client", "APP_KEYS_FILE": "keys",
 		"OAUTH_REDIRECT_URL": "https://fn.example.com/callback", "ALLOWED_RETURN_ORIGINS": "https://app.example.com",
-		"GOOGLE_TOKEN_URL": "http://127.0.0.1:1/token", "GOOGLE_ISSUER": "http://127.0.0.1:1", "OUTBOUND_TIMEOUT": "200ms"}
-	return app.New(app.Options{Getenv: func(k string) string { return env[k] }, Store: memstore.New(),
+		"GOOGLE_TOKEN_URL": "http://127.0.0.1:1/token", "GOOGLE_ISSUER": "http://127.0.0.1:1", "OUTBOUND_TIMEOUT": "200ms", "STORE": "memory"}
+	return app.New(app.Options{Getenv: func(k string) string { return env[k] }, Store: memstore.New(), Secrets: src,
 		Logger: logging.New(&syncBuffer{}, "", slog.LevelError)})
 }
 

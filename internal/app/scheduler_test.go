@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -13,116 +12,42 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-	"golang.org/x/oauth2"
 
 	"example.com/gmailoauth/internal/app"
-	"example.com/gmailoauth/internal/keyset"
-	"example.com/gmailoauth/internal/logging"
-	"example.com/gmailoauth/internal/oauthflow"
 	"example.com/gmailoauth/internal/local/sandbox"
-	"example.com/gmailoauth/internal/session"
+	"example.com/gmailoauth/internal/local/testenv"
+	"example.com/gmailoauth/internal/logging"
 	"example.com/gmailoauth/internal/store"
-	"example.com/gmailoauth/internal/store/memstore"
 )
 
 const (
-	schedSA       = "scheduler@proj.iam.gserviceaccount.com"
-	schedAudience = "https://fn.example.com/list-messages"
-	schedRedirect = "http://127.0.0.1:9/callback"
-	schedClientID = "sched.apps.googleusercontent.com"
+	schedSA       = testenv.SchedulerAccount
+	schedAudience = testenv.SchedulerAudience
 )
 
 // schedEnv is an App wired to a sandbox, with one connected user.
 type schedEnv struct {
-	sb   *sandbox.Sandbox
-	key  *rsa.PrivateKey
-	ks   *keyset.Keyset
-	st   store.Store
-	a    *app.App
-	user string
+	sb      *sandbox.Sandbox
+	key     *rsa.PrivateKey
+	st      store.Store
+	a       *app.App
+	user    string
+	session string
 }
 
 func newSchedEnv(t *testing.T) *schedEnv {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb, srv, err := sandbox.StartServer(sandbox.Config{ClientID: schedClientID, ClientSecret: "sched-secret",
-		RedirectURIs: []string{schedRedirect}, SigningKey: key, MailboxSize: 12})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	dir := t.TempDir()
-	client := filepath.Join(dir, "client.json")
-	if err := os.WriteFile(client, sb.ClientSecretJSON(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	keysData, _ := keyset.Generate("sched")
-	keys := filepath.Join(dir, "keys.json")
-	if err := os.WriteFile(keys, keysData, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ks, err := keyset.Parse(keysData)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{
-		"OAUTH_CLIENT_SECRET_FILE": client, "APP_KEYS_FILE": keys, "OAUTH_REDIRECT_URL": schedRedirect,
-		"SCHEDULER_SERVICE_ACCOUNT": schedSA, "SCHEDULER_AUDIENCE": schedAudience,
-		"GOOGLE_AUTH_URL": sb.AuthURL(), "GOOGLE_TOKEN_URL": sb.TokenURL(), "GOOGLE_REVOKE_URL": sb.RevokeURL(),
-		"GOOGLE_ISSUER": sb.Issuer(), "GMAIL_API_URL": sb.GmailURL(), "STORE": "memory",
-	}
-	st := memstore.New()
-	a := app.New(app.Options{Getenv: func(k string) string { return env[k] }, Store: st,
-		Logger: logging.New(io.Discard, "", slog.LevelError)})
-	e := &schedEnv{sb: sb, key: key, ks: ks, st: st, a: a}
-	e.user = e.connect(t, "sched-user@example.com")
-	sb.ResetStats()
+	env := testenv.New(t, testenv.Options{MailboxSize: 12, Logger: logging.New(io.Discard, "", slog.LevelError)})
+	e := &schedEnv{sb: env.Sandbox, key: testenv.SigningKey(), st: env.Store, a: env.NewApp()}
+	e.user, e.session = env.Connect(t, "sched-user@example.com")
+	e.sb.ResetStats()
 	return e
-}
-
-// connect runs the code flow against the sandbox and stores the grant sealed
-// with the app's keyset, as the callback would.
-func (e *schedEnv) connect(t *testing.T, email string) string {
-	t.Helper()
-	oc := &oauth2.Config{ClientID: schedClientID, ClientSecret: "sched-secret", RedirectURL: schedRedirect,
-		Scopes:   []string{sandbox.ScopeGmailReadonly},
-		Endpoint: oauth2.Endpoint{AuthURL: e.sb.AuthURL(), TokenURL: e.sb.TokenURL(), AuthStyle: oauth2.AuthStyleInParams}}
-	v := oauth2.GenerateVerifier()
-	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noFollow.Get(oc.AuthCodeURL("s", oauth2.AccessTypeOffline, oauth2.SetAuthURLParam("prompt", "consent"),
-		oauth2.SetAuthURLParam("login_hint", email), oauth2.S256ChallengeOption(v)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loc, _ := url.Parse(resp.Header.Get("Location"))
-	tok, err := oc.Exchange(context.Background(), loc.Query().Get("code"), oauth2.VerifierOption(v))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub := sandbox.SubFor(email)
-	rt, _ := e.ks.Seal([]byte(tok.RefreshToken), sub, oauthflow.FieldRefreshToken)
-	at, _ := e.ks.Seal([]byte(tok.AccessToken), sub, oauthflow.FieldAccessToken)
-	_, err = e.st.UpdateCredential(context.Background(), sub, func(*store.Credential) (*store.Credential, error) {
-		return &store.Credential{Email: email, RefreshToken: rt, AccessToken: at, AccessTokenExpiry: tok.Expiry,
-			Scopes: []string{sandbox.ScopeGmailReadonly}, Status: store.StatusActive, CreatedAt: time.Now()}, nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sub
 }
 
 // sign returns an RS256 ID token signed by the sandbox's (the issuer's) key.
@@ -177,12 +102,7 @@ func (e *schedEnv) gmailCalls() int {
 
 func TestSchedulerAuthMatrix(t *testing.T) {
 	e := newSchedEnv(t)
-	ks := e.ks
-	sess := &session.Manager{Keys: func() *keyset.Keyset { return ks }, TTL: time.Hour, Now: time.Now}
-	sessionTok, _, err := sess.Issue(e.user, "sched-user@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sessionTok := e.session
 	b64 := base64.RawURLEncoding.EncodeToString
 	claimsJSON, _ := json.Marshal(e.claims(nil))
 	algNone := b64([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + b64(claimsJSON) + "."

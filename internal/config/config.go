@@ -4,12 +4,14 @@ package config
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"example.com/gmailoauth/internal/gmail"
+	"example.com/gmailoauth/internal/weburl"
 )
 
 // Google's endpoints, the defaults of the endpoint overrides.
@@ -21,11 +23,8 @@ const (
 	DefaultGmailURL  = "https://gmail.googleapis.com/"
 )
 
-// GmailReadonlyScope is the scope ListMessages needs.
-const GmailReadonlyScope = "https://www.googleapis.com/auth/gmail.readonly"
-
 // DefaultScopes are requested when OAUTH_SCOPES is not set.
-var DefaultScopes = []string{"openid", "email", GmailReadonlyScope}
+var DefaultScopes = []string{"openid", "email", gmail.ScopeReadonly}
 
 // Store kinds.
 const (
@@ -62,7 +61,6 @@ type Config struct {
 	GmailQuotaProjectPerMin int // GMAIL_QUOTA_PROJECT_PER_MIN (default 1200000)
 
 	Store string // STORE: memory or firestore
-	Port  string // PORT
 
 	SessionTTL time.Duration // SESSION_TTL
 
@@ -88,128 +86,128 @@ func (e *Error) Error() string {
 	return "invalid configuration: " + strings.Join(e.Problems, "; ")
 }
 
+// env reads settings and collects the problems found in them.
+type env struct {
+	getenv   func(string) string
+	problems []string
+}
+
+func (e *env) get(key string) string { return strings.TrimSpace(e.getenv(key)) }
+
+func (e *env) bad(format string, args ...any) {
+	e.problems = append(e.problems, fmt.Sprintf(format, args...))
+}
+
 // Load reads the configuration through getenv (os.Getenv in production) and
-// validates it. A non-nil error is always a *Error listing all problems.
+// validates it, one concern at a time. A non-nil error is always a *Error
+// listing every problem of every concern.
 func Load(getenv func(string) string) (*Config, error) {
-	var p []string
-	bad := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
-	get := func(k string) string { return strings.TrimSpace(getenv(k)) }
+	e := &env{getenv: getenv}
+	c := &Config{Project: e.get("GOOGLE_CLOUD_PROJECT")}
+	for _, load := range []func(*env, *Config){
+		loadSecrets, loadOAuth, loadScheduler, loadSync, loadQuota, loadTimeouts, loadStore, loadEndpoints,
+	} {
+		load(e, c)
+	}
+	if len(e.problems) > 0 {
+		return nil, &Error{Problems: e.problems}
+	}
+	return c, nil
+}
 
-	c := &Config{
-		Project:                 get("GOOGLE_CLOUD_PROJECT"),
-		SchedulerServiceAccount: get("SCHEDULER_SERVICE_ACCOUNT"),
-		SchedulerAudience:       get("SCHEDULER_AUDIENCE"),
-		SyncQuery:               get("SYNC_QUERY"),
-		Port:                    get("PORT"),
-	}
-	if c.SyncQuery == "" {
-		c.SyncQuery = "newer_than:30d"
-	}
-	if c.Port == "" {
-		c.Port = "8080"
-	} else if n, err := strconv.Atoi(c.Port); err != nil || n < 1 || n > 65535 {
-		bad("PORT must be a port number, got %q", c.Port)
-	}
-
-	c.ClientSecretRef, c.ClientSecretIsFile = pickSecret(get, "OAUTH_CLIENT_SECRET", "OAUTH_CLIENT_SECRET_FILE", bad)
-	c.KeysRef, c.KeysIsFile = pickSecret(get, "APP_KEYS_SECRET", "APP_KEYS_FILE", bad)
+// loadSecrets reads where the two secrets are: Secret Manager or a file.
+func loadSecrets(e *env, c *Config) {
+	c.ClientSecretRef, c.ClientSecretIsFile = pickSecret(e, "OAUTH_CLIENT_SECRET", "OAUTH_CLIENT_SECRET_FILE")
+	c.KeysRef, c.KeysIsFile = pickSecret(e, "APP_KEYS_SECRET", "APP_KEYS_FILE")
 	needsProject := func(ref string, isFile bool) bool {
 		return !isFile && ref != "" && !strings.HasPrefix(ref, "projects/")
 	}
 	if c.Project == "" && (needsProject(c.ClientSecretRef, c.ClientSecretIsFile) || needsProject(c.KeysRef, c.KeysIsFile)) {
-		bad("GOOGLE_CLOUD_PROJECT is required to read secrets from Secret Manager")
+		e.bad("GOOGLE_CLOUD_PROJECT is required to read secrets from Secret Manager")
 	}
+}
 
-	c.RedirectURL = get("OAUTH_REDIRECT_URL")
+// loadOAuth reads the callback URL, the return origins and the scopes.
+func loadOAuth(e *env, c *Config) {
+	c.RedirectURL = e.get("OAUTH_REDIRECT_URL")
 	if c.RedirectURL == "" {
-		bad("OAUTH_REDIRECT_URL is required (the OAuthCallback URL registered in the OAuth client)")
-	} else if err := checkEndpoint(c.RedirectURL); err != nil {
-		bad("OAUTH_REDIRECT_URL %v", err)
+		e.bad("OAUTH_REDIRECT_URL is required (the OAuthCallback URL registered in the OAuth client)")
+	} else if err := weburl.CheckEndpoint(c.RedirectURL); err != nil {
+		e.bad("OAUTH_REDIRECT_URL %v", err)
 	}
-
-	for _, o := range splitList(get("ALLOWED_RETURN_ORIGINS")) {
-		n, err := NormalizeOrigin(o)
+	for _, o := range splitList(e.get("ALLOWED_RETURN_ORIGINS")) {
+		n, err := weburl.NormalizeOrigin(o)
 		if err != nil {
-			bad("ALLOWED_RETURN_ORIGINS: %v", err)
+			e.bad("ALLOWED_RETURN_ORIGINS: %v", err)
 			continue
 		}
-		if u, _ := url.Parse(n); u.Scheme == "http" && !isLoopback(u.Hostname()) {
-			bad("ALLOWED_RETURN_ORIGINS: origin %q must use https (http only for localhost)", o)
+		if u, _ := url.Parse(n); u.Scheme == "http" && !weburl.IsLoopback(u.Hostname()) {
+			e.bad("ALLOWED_RETURN_ORIGINS: origin %q must use https (http only for localhost)", o)
 			continue
 		}
 		c.AllowedReturnOrigins = append(c.AllowedReturnOrigins, n)
 	}
-
-	c.Scopes = splitList(strings.ReplaceAll(get("OAUTH_SCOPES"), " ", ","))
+	c.Scopes = splitList(strings.ReplaceAll(e.get("OAUTH_SCOPES"), " ", ","))
 	if len(c.Scopes) == 0 {
 		c.Scopes = append([]string(nil), DefaultScopes...)
 	}
 	if !slices.Contains(c.Scopes, "openid") {
-		bad("OAUTH_SCOPES must include openid (the callback identifies users by the ID token)")
+		e.bad("OAUTH_SCOPES must include openid (the callback identifies users by the ID token)")
 	}
+}
 
+// loadScheduler reads who may run a sweep.
+func loadScheduler(e *env, c *Config) {
+	c.SchedulerServiceAccount = e.get("SCHEDULER_SERVICE_ACCOUNT")
+	c.SchedulerAudience = e.get("SCHEDULER_AUDIENCE")
 	if (c.SchedulerServiceAccount == "") != (c.SchedulerAudience == "") {
-		bad("SCHEDULER_SERVICE_ACCOUNT and SCHEDULER_AUDIENCE are set together or not at all")
+		e.bad("SCHEDULER_SERVICE_ACCOUNT and SCHEDULER_AUDIENCE are set together or not at all")
 	}
 	if c.SchedulerAudience != "" {
-		if err := checkEndpoint(c.SchedulerAudience); err != nil {
-			bad("SCHEDULER_AUDIENCE %v", err)
+		if err := weburl.CheckEndpoint(c.SchedulerAudience); err != nil {
+			e.bad("SCHEDULER_AUDIENCE %v", err)
 		}
 	}
 	if c.SchedulerServiceAccount != "" && !strings.Contains(c.SchedulerServiceAccount, "@") {
-		bad("SCHEDULER_SERVICE_ACCOUNT must be a service account email, got %q", c.SchedulerServiceAccount)
+		e.bad("SCHEDULER_SERVICE_ACCOUNT must be a service account email, got %q", c.SchedulerServiceAccount)
 	}
+}
 
-	c.SyncConcurrency = 8
-	if v := get("SYNC_CONCURRENCY"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 256 {
-			bad("SYNC_CONCURRENCY must be a whole number from 1 to 256, got %q", v)
-		}
-		c.SyncConcurrency = n
+// loadSync reads what a first sync lists and how a sweep runs.
+func loadSync(e *env, c *Config) {
+	c.SyncQuery = e.get("SYNC_QUERY")
+	if c.SyncQuery == "" {
+		c.SyncQuery = "newer_than:30d"
 	}
+	c.SyncConcurrency = e.integer("SYNC_CONCURRENCY", 8, 1, 256, "a whole number from 1 to 256")
 	c.SyncDeadline = 8 * time.Minute
-	if v := get("SYNC_DEADLINE"); v != "" {
+	if v := e.get("SYNC_DEADLINE"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
-			bad("SYNC_DEADLINE must be a positive Go duration such as 8m, got %q", v)
+			e.bad("SYNC_DEADLINE must be a positive Go duration such as 8m, got %q", v)
 		}
 		c.SyncDeadline = d
 	}
-	quota := func(key string, def int, dst *int) {
-		*dst = def
-		if v := get(key); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 10 || n > 1_000_000_000 {
-				bad("%s must be a whole number of quota units per minute from 10 to 1000000000, got %q", key, v)
-			}
-			*dst = n
-		}
-	}
-	quota("GMAIL_QUOTA_USER_PER_MIN", 15_000, &c.GmailQuotaUserPerMin)
-	quota("GMAIL_QUOTA_PROJECT_PER_MIN", 1_200_000, &c.GmailQuotaProjectPerMin)
-	timeout := func(key string, def time.Duration, dst *time.Duration) {
-		*dst = def
-		if v := get(key); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil || d < 100*time.Millisecond || d > 10*time.Minute {
-				bad("%s must be a Go duration from 100ms to 10m, got %q", key, v)
-			}
-			*dst = d
-		}
-	}
-	timeout("REQUEST_TIMEOUT", 30*time.Second, &c.RequestTimeout)
-	timeout("OUTBOUND_TIMEOUT", 10*time.Second, &c.OutboundTimeout)
-	c.SessionTTL = time.Hour
-	if v := get("SESSION_TTL"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < time.Minute || d > 24*time.Hour {
-			bad("SESSION_TTL must be a Go duration from 1m to 24h, got %q", v)
-		}
-		c.SessionTTL = d
-	}
+}
 
-	c.Store = strings.ToLower(get("STORE"))
+// loadQuota reads the Gmail quota budgets.
+func loadQuota(e *env, c *Config) {
+	const units = "a whole number of quota units per minute from 10 to 1000000000"
+	c.GmailQuotaUserPerMin = e.integer("GMAIL_QUOTA_USER_PER_MIN", 15_000, 10, 1_000_000_000, units)
+	c.GmailQuotaProjectPerMin = e.integer("GMAIL_QUOTA_PROJECT_PER_MIN", 1_200_000, 10, 1_000_000_000, units)
+}
+
+// loadTimeouts reads the request and outbound deadlines and the sessions'
+// lifetime.
+func loadTimeouts(e *env, c *Config) {
+	c.RequestTimeout = e.duration("REQUEST_TIMEOUT", 30*time.Second, 100*time.Millisecond, 10*time.Minute)
+	c.OutboundTimeout = e.duration("OUTBOUND_TIMEOUT", 10*time.Second, 100*time.Millisecond, 10*time.Minute)
+	c.SessionTTL = e.duration("SESSION_TTL", time.Hour, time.Minute, 24*time.Hour)
+}
+
+// loadStore reads which store holds the state.
+func loadStore(e *env, c *Config) {
+	c.Store = strings.ToLower(e.get("STORE"))
 	switch c.Store {
 	case "":
 		c.Store = StoreMemory
@@ -219,113 +217,93 @@ func Load(getenv func(string) string) (*Config, error) {
 	case StoreMemory:
 	case StoreFirestore:
 		if c.Project == "" {
-			bad("STORE=firestore needs GOOGLE_CLOUD_PROJECT")
+			e.bad("STORE=firestore needs GOOGLE_CLOUD_PROJECT")
 		}
 	default:
-		bad("STORE must be %q or %q, got %q", StoreFirestore, StoreMemory, c.Store)
+		e.bad("STORE must be %q or %q, got %q", StoreFirestore, StoreMemory, c.Store)
 	}
+}
 
-	endpoint := func(key, def string, dst *string) {
-		*dst = get(key)
-		if *dst == "" {
-			*dst = def
-			return
-		}
-		if err := checkEndpoint(*dst); err != nil {
-			bad("%s %v", key, err)
-		}
-	}
-	endpoint("GOOGLE_AUTH_URL", DefaultAuthURL, &c.AuthURL)
-	endpoint("GOOGLE_TOKEN_URL", DefaultTokenURL, &c.TokenURL)
-	endpoint("GOOGLE_REVOKE_URL", DefaultRevokeURL, &c.RevokeURL)
-	endpoint("GOOGLE_ISSUER", DefaultIssuer, &c.Issuer)
-	endpoint("GMAIL_API_URL", DefaultGmailURL, &c.GmailAPIURL)
+// loadEndpoints reads the overrides of Google's endpoints.
+func loadEndpoints(e *env, c *Config) {
+	c.AuthURL = e.endpoint("GOOGLE_AUTH_URL", DefaultAuthURL)
+	c.TokenURL = e.endpoint("GOOGLE_TOKEN_URL", DefaultTokenURL)
+	c.RevokeURL = e.endpoint("GOOGLE_REVOKE_URL", DefaultRevokeURL)
+	c.Issuer = e.endpoint("GOOGLE_ISSUER", DefaultIssuer)
+	c.GmailAPIURL = e.endpoint("GMAIL_API_URL", DefaultGmailURL)
 	if !strings.HasSuffix(c.GmailAPIURL, "/") {
 		c.GmailAPIURL += "/"
 	}
+}
 
-	if len(p) > 0 {
-		return nil, &Error{Problems: p}
+// integer reads a whole number in [lo, hi], def when unset.
+func (e *env) integer(key string, def, lo, hi int, want string) int {
+	v := e.get(key)
+	if v == "" {
+		return def
 	}
-	return c, nil
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		e.bad("%s must be %s, got %q", key, want, v)
+	}
+	return n
+}
+
+// duration reads a Go duration in [lo, hi], def when unset.
+func (e *env) duration(key string, def, lo, hi time.Duration) time.Duration {
+	v := e.get(key)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < lo || d > hi {
+		e.bad("%s must be a Go duration from %s to %s, got %q", key, short(lo), short(hi), v)
+	}
+	return d
+}
+
+// endpoint reads an absolute URL, def when unset.
+func (e *env) endpoint(key, def string) string {
+	v := e.get(key)
+	if v == "" {
+		return def
+	}
+	if err := weburl.CheckEndpoint(v); err != nil {
+		e.bad("%s %v", key, err)
+	}
+	return v
+}
+
+// short prints durations as the messages always did: 10m0s as 10m, 24h0m0s
+// as 24h, 1m0s as 1m.
+func short(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // pickSecret takes exactly one of a Secret Manager reference and a file.
-func pickSecret(get func(string) string, smKey, fileKey string, bad func(string, ...any)) (string, bool) {
-	sm, file := get(smKey), get(fileKey)
+func pickSecret(e *env, smKey, fileKey string) (string, bool) {
+	sm, file := e.get(smKey), e.get(fileKey)
 	switch {
 	case sm != "" && file != "":
-		bad("set %s or %s, not both", smKey, fileKey)
+		e.bad("set %s or %s, not both", smKey, fileKey)
 	case file != "":
 		return file, true
 	case sm != "":
 		if !strings.HasPrefix(sm, "projects/") || !strings.Contains(sm, "/secrets/") || !strings.Contains(sm, "/versions/") {
-			bad("%s must be a Secret Manager version name projects/P/secrets/S/versions/V, got %q", smKey, sm)
+			e.bad("%s must be a Secret Manager version name projects/P/secrets/S/versions/V, got %q", smKey, sm)
 		}
 		return sm, false
 	default:
-		bad("%s (or %s for a local file) is required", smKey, fileKey)
+		e.bad("%s (or %s for a local file) is required", smKey, fileKey)
 	}
 	return "", false
-}
-
-// checkEndpoint accepts absolute https URLs, and http only for loopback hosts
-// (local runs and tests).
-func checkEndpoint(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Hostname() == "" || u.User != nil || u.Fragment != "" {
-		return fmt.Errorf("must be an absolute URL, got %q", raw)
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		if isLoopback(u.Hostname()) {
-			return nil
-		}
-		return fmt.Errorf("must use https (http only for localhost), got %q", raw)
-	}
-	return fmt.Errorf("must be an http(s) URL, got %q", raw)
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// NormalizeOrigin returns the origin scheme://host[:port] of raw, lower-cased,
-// with default ports removed. It refuses anything that is not a bare http(s)
-// origin (paths other than "/", queries, fragments, credentials).
-func NormalizeOrigin(raw string) (string, error) {
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil {
-		return "", fmt.Errorf("origin %q does not parse", raw)
-	}
-	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
-		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("origin %q must be scheme://host[:port]", raw)
-	}
-	return Origin(u), nil
-}
-
-// Origin returns u's origin, lower-cased, without a default port.
-func Origin(u *url.URL) string {
-	scheme := strings.ToLower(u.Scheme)
-	host := strings.ToLower(u.Hostname())
-	port := u.Port()
-	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
-		port = ""
-	}
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	if port != "" {
-		return scheme + "://" + host + ":" + port
-	}
-	return scheme + "://" + host
 }
 
 func splitList(s string) []string {

@@ -4,6 +4,7 @@
 package httpx
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"example.com/gmailoauth/internal/apperr"
 	"example.com/gmailoauth/internal/logging"
 )
 
@@ -24,32 +26,6 @@ const MaxBodyBytes = 16 << 10
 
 // MaxQueryBytes caps every raw query string.
 const MaxQueryBytes = 8 << 10
-
-// Error is an error with its HTTP answer. Code is the stable machine code of
-// the contract; Message is safe to show to a user; Cause is logged (scrubbed)
-// but never sent.
-type Error struct {
-	Status           int
-	Code             string
-	Message          string
-	AuthorizationURL string
-	RetryAfter       time.Duration
-	Cause            error
-}
-
-func (e *Error) Error() string {
-	if e.Cause != nil {
-		return e.Code + ": " + e.Message + ": " + e.Cause.Error()
-	}
-	return e.Code + ": " + e.Message
-}
-
-func (e *Error) Unwrap() error { return e.Cause }
-
-// Errorf returns an *Error with a formatted message.
-func Errorf(status int, code, format string, args ...any) *Error {
-	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
-}
 
 // ErrorBody is the JSON shape of every error answer.
 type ErrorBody struct {
@@ -83,26 +59,45 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// WriteError answers err in the contract's shape. Errors that are not *Error
-// become 500 internal, with no detail sent. The cause is logged, scrubbed.
+// WriteError answers err in the contract's shape, with the status and
+// Retry-After the code maps to (see Status). Errors that carry no code become
+// 500 internal, with no detail sent. The cause is logged, scrubbed: at ERROR
+// for 5xx answers, at INFO otherwise.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	var he *Error
-	if !errors.As(err, &he) {
-		he = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error", Cause: err}
+	e := apperr.As(err)
+	switch {
+	case e != nil:
+	case errors.Is(err, context.DeadlineExceeded):
+		e = apperr.Wrap(apperr.Unavailable, "the request took too long; try again shortly", err)
+	default:
+		e = apperr.Wrap(apperr.Internal, "internal error", err)
+	}
+	status, retryAfter := Status(e.Code)
+	if e.RetryAfter != 0 {
+		retryAfter = max(0, e.RetryAfter)
 	}
 	level := slog.LevelInfo
-	if he.Status >= 500 {
+	if status >= 500 {
 		level = slog.LevelError
 	}
-	attrs := []any{slog.Int("status", he.Status), slog.String("code", he.Code)}
-	if he.Cause != nil {
-		attrs = append(attrs, slog.String("cause", logging.Scrub(he.Cause.Error())))
+	attrs := []any{slog.Int("status", status), slog.String("code", string(e.Code))}
+	switch {
+	case !sameError(err, e): // the coded error is inside another: log the whole chain
+		attrs = append(attrs, slog.String("cause", logging.Scrub(err.Error())))
+	case e.Cause != nil:
+		attrs = append(attrs, slog.String("cause", logging.Scrub(e.Cause.Error())))
 	}
 	log.Log(r.Context(), level, "request failed", attrs...)
-	if he.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int((he.RetryAfter+time.Second-1)/time.Second)))
+	if retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((retryAfter+time.Second-1)/time.Second)))
 	}
-	WriteJSON(w, he.Status, ErrorBody{Error: ErrorDetail{Code: he.Code, Message: he.Message, AuthorizationURL: he.AuthorizationURL}})
+	WriteJSON(w, status, ErrorBody{Error: ErrorDetail{Code: string(e.Code), Message: e.Message, AuthorizationURL: e.AuthorizationURL}})
+}
+
+// sameError reports whether err is e itself, not an error that wraps it.
+func sameError(err error, e *apperr.Error) bool {
+	got, ok := err.(*apperr.Error) //nolint:errorlint // identity, not a match in the chain
+	return ok && got == e
 }
 
 // Allow answers 405 with an Allow header unless r's method is listed.
@@ -112,8 +107,8 @@ func Allow(r *http.Request, methods ...string) error {
 			return nil
 		}
 	}
-	return &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
-		Message: "method " + strconvQuote(r.Method) + " is not allowed; allowed: " + strings.Join(methods, ", ")}
+	return apperr.New(apperr.MethodNotAllowed,
+		"method "+strconvQuote(r.Method)+" is not allowed; allowed: "+strings.Join(methods, ", "))
 }
 
 func strconvQuote(s string) string {
@@ -126,10 +121,10 @@ func strconvQuote(s string) string {
 // CheckQuery refuses oversized query strings and unparsable ones.
 func CheckQuery(r *http.Request) error {
 	if len(r.URL.RawQuery) > MaxQueryBytes {
-		return Errorf(http.StatusRequestURITooLong, "query_too_long", "query string is longer than %d bytes", MaxQueryBytes)
+		return apperr.Errorf(apperr.QueryTooLong, "query string is longer than %d bytes", MaxQueryBytes)
 	}
 	if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
-		return Errorf(http.StatusBadRequest, "invalid_request", "query string does not parse")
+		return apperr.New(apperr.InvalidRequest, "query string does not parse")
 	}
 	return nil
 }
@@ -140,16 +135,16 @@ func CheckQuery(r *http.Request) error {
 func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
-		return Errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
+		return apperr.New(apperr.UnsupportedMediaType, "Content-Type must be application/json")
 	}
 	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	data, err := io.ReadAll(body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return Errorf(http.StatusRequestEntityTooLarge, "request_too_large", "request body is larger than %d bytes", MaxBodyBytes)
+			return apperr.Errorf(apperr.RequestTooLarge, "request body is larger than %d bytes", MaxBodyBytes)
 		}
-		return Errorf(http.StatusBadRequest, "invalid_request", "request body could not be read")
+		return apperr.New(apperr.InvalidRequest, "request body could not be read")
 	}
 	if len(strings.TrimSpace(string(data))) == 0 {
 		data = []byte("{}")
@@ -157,10 +152,10 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return Errorf(http.StatusBadRequest, "invalid_json", "request body is not the expected JSON object")
+		return apperr.New(apperr.InvalidJSON, "request body is not the expected JSON object")
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return Errorf(http.StatusBadRequest, "invalid_json", "request body has data after the JSON object")
+		return apperr.New(apperr.InvalidJSON, "request body has data after the JSON object")
 	}
 	return nil
 }
@@ -175,7 +170,7 @@ func Recover(log *slog.Logger, next http.Handler) http.Handler {
 					panic(p)
 				}
 				log.ErrorContext(r.Context(), "panic in handler", slog.String("panic", logging.Scrub(fmt.Sprint(p))))
-				WriteJSON(w, http.StatusInternalServerError, ErrorBody{Error: ErrorDetail{Code: "internal", Message: "internal error"}})
+				WriteJSON(w, http.StatusInternalServerError, ErrorBody{Error: ErrorDetail{Code: string(apperr.Internal), Message: "internal error"}})
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -210,7 +205,7 @@ func CORS(w http.ResponseWriter, r *http.Request, allowed []string, methods stri
 			h.Set("Access-Control-Max-Age", "600")
 			w.WriteHeader(http.StatusNoContent)
 		} else {
-			WriteJSON(w, http.StatusForbidden, ErrorBody{Error: ErrorDetail{Code: "origin_not_allowed", Message: "origin is not allowed"}})
+			WriteJSON(w, http.StatusForbidden, ErrorBody{Error: ErrorDetail{Code: string(apperr.OriginNotAllowed), Message: "origin is not allowed"}})
 		}
 		return true
 	}

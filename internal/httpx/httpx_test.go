@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"example.com/gmailoauth/internal/apperr"
 	"example.com/gmailoauth/internal/httpx"
 	"example.com/gmailoauth/internal/logging"
 )
@@ -50,18 +51,22 @@ func TestWriteError(t *testing.T) {
 		wantBody       httpx.ErrorDetail
 		wantRetryAfter string
 	}{
-		{"plain", httpx.Errorf(400, "invalid_request", "bad %s", "thing"), 400,
+		{"plain", apperr.Errorf(apperr.InvalidRequest, "bad %s", "thing"), 400,
 			httpx.ErrorDetail{Code: "invalid_request", Message: "bad thing"}, ""},
-		{"with authorization url", &httpx.Error{Status: 401, Code: "reauthorization_required", Message: "m", AuthorizationURL: "https://accounts.example/auth?x=1"}, 401,
+		{"with authorization url", &apperr.Error{Code: apperr.ReauthorizationRequired, Message: "m", AuthorizationURL: "https://accounts.example/auth?x=1"}, 401,
 			httpx.ErrorDetail{Code: "reauthorization_required", Message: "m", AuthorizationURL: "https://accounts.example/auth?x=1"}, ""},
-		{"retry after rounds up", &httpx.Error{Status: 503, Code: "unavailable", Message: "m", RetryAfter: 1500 * time.Millisecond}, 503,
+		{"the table's retry after", apperr.New(apperr.Unavailable, "m"), 503,
+			httpx.ErrorDetail{Code: "unavailable", Message: "m"}, "5"},
+		{"own retry after rounds up", &apperr.Error{Code: apperr.Unavailable, Message: "m", RetryAfter: 1500 * time.Millisecond}, 503,
 			httpx.ErrorDetail{Code: "unavailable", Message: "m"}, "2"},
-		{"retry after whole seconds", &httpx.Error{Status: 429, Code: "rate_limited", Message: "m", RetryAfter: 10 * time.Second}, 429,
-			httpx.ErrorDetail{Code: "rate_limited", Message: "m"}, "10"},
-		{"wrapped *Error", errors.Join(errors.New("ctx"), httpx.Errorf(404, "not_found", "nope")), 404,
-			httpx.ErrorDetail{Code: "not_found", Message: "nope"}, ""},
-		{"cause is not sent", &httpx.Error{Status: 502, Code: "upstream", Message: "m", Cause: errors.New("refresh_token=opaqueRT dial tcp")}, 502,
-			httpx.ErrorDetail{Code: "upstream", Message: "m"}, ""},
+		{"own retry after whole seconds", &apperr.Error{Code: apperr.RateLimited, Message: "m", RetryAfter: 7 * time.Second}, 429,
+			httpx.ErrorDetail{Code: "rate_limited", Message: "m"}, "7"},
+		{"wrapped *Error", errors.Join(errors.New("ctx"), apperr.New(apperr.UnknownUser, "nope")), 404,
+			httpx.ErrorDetail{Code: "unknown_user", Message: "nope"}, ""},
+		{"a provider's own code is 400", apperr.New("temporarily_unavailable", "m"), 400,
+			httpx.ErrorDetail{Code: "temporarily_unavailable", Message: "m"}, ""},
+		{"cause is not sent", &apperr.Error{Code: apperr.UpstreamError, Message: "m", Cause: errors.New("refresh_token=opaqueRT dial tcp")}, 502,
+			httpx.ErrorDetail{Code: "upstream_error", Message: "m"}, ""},
 		{"non-*Error is 500 internal", errors.New("pq: password=opaquePW relation users"), 500,
 			httpx.ErrorDetail{Code: "internal", Message: "internal error"}, ""},
 	}
@@ -93,17 +98,22 @@ func TestWriteError(t *testing.T) {
 	}
 }
 
-func TestErrorErrorAndUnwrap(t *testing.T) {
-	cause := errors.New("boom")
-	e := &httpx.Error{Status: 500, Code: "internal", Message: "m", Cause: cause}
-	if got, want := e.Error(), "internal: m: boom"; got != want {
-		t.Errorf("Error(): got %q, want %q", got, want)
+// statusOf returns the status and code err is answered with.
+func statusOf(err error) (int, apperr.Code) {
+	st, _ := httpx.Status(apperr.CodeOf(err))
+	return st, apperr.CodeOf(err)
+}
+
+// TestEveryCodeHasAStatus: the table covers every code of the contract.
+func TestEveryCodeHasAStatus(t *testing.T) {
+	for _, c := range apperr.Codes() {
+		st, _ := httpx.Status(c)
+		if st < 400 || st > 599 {
+			t.Errorf("code %q: status %d", c, st)
+		}
 	}
-	if !errors.Is(e, cause) {
-		t.Errorf("errors.Is(e, cause): got false, want true")
-	}
-	if got, want := httpx.Errorf(400, "c", "m").Error(), "c: m"; got != want {
-		t.Errorf("Error(): got %q, want %q", got, want)
+	if st, ra := httpx.Status(apperr.Unavailable); st != 503 || ra != httpx.RetryUnavailable {
+		t.Errorf("unavailable: got %d %v, want 503 %v", st, ra, httpx.RetryUnavailable)
 	}
 }
 
@@ -162,12 +172,11 @@ func TestDecodeJSON(t *testing.T) {
 				}
 				return
 			}
-			var he *httpx.Error
-			if !errors.As(err, &he) {
-				t.Fatalf("DecodeJSON: got %v, want *httpx.Error", err)
+			if apperr.As(err) == nil {
+				t.Fatalf("DecodeJSON: got %v, want *apperr.Error", err)
 			}
-			if he.Status != tt.wantStatus || he.Code != tt.wantCode {
-				t.Errorf("DecodeJSON: got %d %s, want %d %s", he.Status, he.Code, tt.wantStatus, tt.wantCode)
+			if st, code := statusOf(err); st != tt.wantStatus || string(code) != tt.wantCode {
+				t.Errorf("DecodeJSON: got %d %s, want %d %s", st, code, tt.wantStatus, tt.wantCode)
 			}
 		})
 	}
@@ -189,16 +198,11 @@ func TestAllow(t *testing.T) {
 	}
 	r = httptest.NewRequest("PUT", "/", nil)
 	err := httpx.Allow(r, "GET", "POST")
-	var he *httpx.Error
-	if !errors.As(err, &he) {
-		t.Fatalf("Allow(PUT): got %v, want *httpx.Error", err)
-	}
-	if he.Status != 405 || he.Code != "method_not_allowed" {
-		t.Errorf("Allow(PUT): got %d %s, want 405 method_not_allowed", he.Status, he.Code)
+	if st, code := statusOf(err); st != 405 || code != apperr.MethodNotAllowed {
+		t.Errorf("Allow(PUT): got %d %s, want 405 method_not_allowed", st, code)
 	}
 	r.Method = strings.Repeat("X", 100)
-	he = nil
-	if errors.As(httpx.Allow(r, "GET"), &he); len(he.Message) > 100 {
+	if he := apperr.As(httpx.Allow(r, "GET")); len(he.Message) > 100 {
 		t.Errorf("Allow with a 100-byte method: message of %d bytes, want the method truncated", len(he.Message))
 	}
 }
@@ -226,8 +230,7 @@ func TestCheckQuery(t *testing.T) {
 				}
 				return
 			}
-			var he *httpx.Error
-			if !errors.As(err, &he) || he.Status != tt.wantStatus {
+			if st, _ := statusOf(err); apperr.As(err) == nil || st != tt.wantStatus {
 				t.Errorf("CheckQuery: got %v, want status %d", err, tt.wantStatus)
 			}
 		})

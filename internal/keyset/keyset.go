@@ -20,8 +20,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-
-	"example.com/gmailoauth/internal/store"
 )
 
 // ErrUnknownKey means a ciphertext or session names a key id the keyset does
@@ -31,6 +29,17 @@ var ErrUnknownKey = errors.New("keyset: unknown key id")
 // ErrOpen means a ciphertext failed authentication: it was altered, or it was
 // sealed for another user or field.
 var ErrOpen = errors.New("keyset: ciphertext does not open")
+
+// Sealed is a ciphertext: AES-256-GCM with a random nonce prepended, bound
+// to one user and one field. KeyID names the key that sealed it, so old keys
+// keep opening old ciphertexts after a rotation.
+type Sealed struct {
+	KeyID      string
+	Ciphertext []byte
+}
+
+// IsZero reports whether s holds no ciphertext.
+func (s Sealed) IsZero() bool { return len(s.Ciphertext) == 0 }
 
 // Keyset is a parsed app keyset. It is safe for concurrent use.
 type Keyset struct {
@@ -129,18 +138,18 @@ func aad(userID, field string) []byte {
 
 // Seal encrypts plaintext for userID's field with the primary encryption key
 // and a fresh random nonce (prepended to the ciphertext).
-func (k *Keyset) Seal(plaintext []byte, userID, field string) (store.Sealed, error) {
+func (k *Keyset) Seal(plaintext []byte, userID, field string) (Sealed, error) {
 	aead := k.enc[k.encPrimary]
 	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plaintext)+aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
-		return store.Sealed{}, err
+		return Sealed{}, err
 	}
-	return store.Sealed{KeyID: k.encPrimary, Ciphertext: aead.Seal(nonce, nonce, plaintext, aad(userID, field))}, nil
+	return Sealed{KeyID: k.encPrimary, Ciphertext: aead.Seal(nonce, nonce, plaintext, aad(userID, field))}, nil
 }
 
 // Open decrypts s for userID's field. It returns ErrUnknownKey when s was
 // sealed with a key the keyset lacks, and ErrOpen when authentication fails.
-func (k *Keyset) Open(s store.Sealed, userID, field string) ([]byte, error) {
+func (k *Keyset) Open(s Sealed, userID, field string) ([]byte, error) {
 	aead, ok := k.enc[s.KeyID]
 	if !ok {
 		return nil, ErrUnknownKey
@@ -157,12 +166,9 @@ func (k *Keyset) Open(s store.Sealed, userID, field string) ([]byte, error) {
 }
 
 // NeedsReseal reports whether s was sealed with a key other than the primary.
-func (k *Keyset) NeedsReseal(s store.Sealed) bool {
+func (k *Keyset) NeedsReseal(s Sealed) bool {
 	return !s.IsZero() && s.KeyID != k.encPrimary
 }
-
-// HasEncryptionKey reports whether the keyset holds the encryption key id.
-func (k *Keyset) HasEncryptionKey(id string) bool { _, ok := k.enc[id]; return ok }
 
 // SessionKey returns the session signing key with the given id.
 func (k *Keyset) SessionKey(id string) ([]byte, bool) {

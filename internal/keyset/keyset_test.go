@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"example.com/gmailoauth/internal/keyset"
-	"example.com/gmailoauth/internal/store"
 )
 
 // Fixed test keys: 32 bytes each, in standard base64.
@@ -50,11 +49,21 @@ func validKeyset(t testing.TB) *keyset.Keyset {
 
 func TestParseValid(t *testing.T) {
 	k := validKeyset(t)
-	if !k.HasEncryptionKey("k1") || !k.HasEncryptionKey("k2") {
-		t.Errorf("HasEncryptionKey(k1/k2): got false, want true")
+	// Both encryption keys open what they sealed; a session key id is not
+	// an encryption key.
+	sealed, err := k.Seal([]byte("pt"), "u", "f")
+	if err != nil || sealed.KeyID != "k2" {
+		t.Fatalf("Seal: got key %q, %v; want the primary k2", sealed.KeyID, err)
 	}
-	if k.HasEncryptionKey("s1") {
-		t.Errorf("HasEncryptionKey(s1): got true, want false (session keys are separate)")
+	for _, id := range []string{"k1", "s1"} {
+		_, err := k.Open(keyset.Sealed{KeyID: id, Ciphertext: sealed.Ciphertext}, "u", "f")
+		want := keyset.ErrOpen // k1 is a key; it just did not seal this
+		if id == "s1" {
+			want = keyset.ErrUnknownKey
+		}
+		if !errors.Is(err, want) {
+			t.Errorf("Open with key id %s: got %v, want %v", id, err, want)
+		}
 	}
 	id, key := k.PrimarySessionKey()
 	if id != "s1" || !bytes.Equal(key, bytes.Repeat([]byte{0x5E}, 32)) {
@@ -164,14 +173,14 @@ func TestOpenFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	flip := func(i int) store.Sealed {
+	flip := func(i int) keyset.Sealed {
 		c := bytes.Clone(s.Ciphertext)
 		c[i] ^= 0x01
-		return store.Sealed{KeyID: s.KeyID, Ciphertext: c}
+		return keyset.Sealed{KeyID: s.KeyID, Ciphertext: c}
 	}
 	tests := []struct {
 		name        string
-		sealed      store.Sealed
+		sealed      keyset.Sealed
 		user, field string
 		want        error
 	}{
@@ -181,12 +190,12 @@ func TestOpenFailures(t *testing.T) {
 		{"tampered nonce", flip(0), "user-A", "refresh_token", keyset.ErrOpen},
 		{"tampered body", flip(13), "user-A", "refresh_token", keyset.ErrOpen},
 		{"tampered tag", flip(len(s.Ciphertext) - 1), "user-A", "refresh_token", keyset.ErrOpen},
-		{"truncated", store.Sealed{KeyID: s.KeyID, Ciphertext: s.Ciphertext[:len(s.Ciphertext)-1]}, "user-A", "refresh_token", keyset.ErrOpen},
-		{"shorter than nonce", store.Sealed{KeyID: s.KeyID, Ciphertext: s.Ciphertext[:5]}, "user-A", "refresh_token", keyset.ErrOpen},
-		{"empty", store.Sealed{KeyID: s.KeyID}, "user-A", "refresh_token", keyset.ErrOpen},
-		{"other known key", store.Sealed{KeyID: "k1", Ciphertext: s.Ciphertext}, "user-A", "refresh_token", keyset.ErrOpen},
-		{"unknown key", store.Sealed{KeyID: "k9", Ciphertext: s.Ciphertext}, "user-A", "refresh_token", keyset.ErrUnknownKey},
-		{"session key id", store.Sealed{KeyID: "s1", Ciphertext: s.Ciphertext}, "user-A", "refresh_token", keyset.ErrUnknownKey},
+		{"truncated", keyset.Sealed{KeyID: s.KeyID, Ciphertext: s.Ciphertext[:len(s.Ciphertext)-1]}, "user-A", "refresh_token", keyset.ErrOpen},
+		{"shorter than nonce", keyset.Sealed{KeyID: s.KeyID, Ciphertext: s.Ciphertext[:5]}, "user-A", "refresh_token", keyset.ErrOpen},
+		{"empty", keyset.Sealed{KeyID: s.KeyID}, "user-A", "refresh_token", keyset.ErrOpen},
+		{"other known key", keyset.Sealed{KeyID: "k1", Ciphertext: s.Ciphertext}, "user-A", "refresh_token", keyset.ErrOpen},
+		{"unknown key", keyset.Sealed{KeyID: "k9", Ciphertext: s.Ciphertext}, "user-A", "refresh_token", keyset.ErrUnknownKey},
+		{"session key id", keyset.Sealed{KeyID: "s1", Ciphertext: s.Ciphertext}, "user-A", "refresh_token", keyset.ErrUnknownKey},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -243,7 +252,7 @@ func TestRotation(t *testing.T) {
 	if got := k.NeedsReseal(newSealed); got {
 		t.Errorf("NeedsReseal(new): got %v, want false", got)
 	}
-	if got := k.NeedsReseal(store.Sealed{}); got {
+	if got := k.NeedsReseal(keyset.Sealed{}); got {
 		t.Errorf("NeedsReseal(zero): got %v, want false", got)
 	}
 
@@ -288,8 +297,8 @@ func TestGenerateParses(t *testing.T) {
 		t.Errorf("two Generate calls: got equal keysets, want fresh keys")
 	}
 	k := mustParse(t, a)
-	if !k.HasEncryptionKey("enc-x") {
-		t.Errorf("HasEncryptionKey(enc-x): got false, want true")
+	if s, err := k.Seal([]byte("pt"), "u", "f"); err != nil || s.KeyID != "enc-x" {
+		t.Errorf("Seal: got key %q, %v; want enc-x", s.KeyID, err)
 	}
 	if id, key := k.PrimarySessionKey(); id != "sess-x" || len(key) != 32 {
 		t.Errorf("PrimarySessionKey: got %q (%d bytes), want sess-x (32 bytes)", id, len(key))

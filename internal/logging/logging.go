@@ -152,7 +152,6 @@ var scrubbers = []*regexp.Regexp{
 	regexp.MustCompile(`(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+`),
 	regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`),
 	regexp.MustCompile(`ya29\.[A-Za-z0-9._-]+|1//0[A-Za-z0-9._-]+|GOCSPX-[A-Za-z0-9._-]+|4/0[A-Za-z0-9._-]+`),
-	regexp.MustCompile(`sbx-(?:at|rt|code)-[A-Za-z0-9._-]+`),
 }
 
 // Scrub replaces credential-shaped substrings of s with "[REDACTED]".

@@ -168,7 +168,7 @@ func TestScrub(t *testing.T) {
 		{"google refresh token", "rt 1//0gAbCdEf-GhIj done", "rt [REDACTED] done", "1//0gAbCdEf"},
 		{"google auth code", "exchange 4/0AX4XfWh_abc failed", "exchange [REDACTED] failed", "4/0AX4XfWh"},
 		{"client secret", "secret GOCSPX-abcDEF123 loaded", "secret [REDACTED] loaded", "GOCSPX-abcDEF123"},
-		{"sandbox tokens", "sbx-at-123 sbx-rt-456 sbx-code-789", "[REDACTED] [REDACTED] [REDACTED]", "sbx-"},
+		{"sandbox tokens are Google-shaped", "ya29.sbxAbc 1//0sbxDef 4/0sbxGhi", "[REDACTED] [REDACTED] [REDACTED]", "sbx"},
 		{"code and state", "/callback?code=opaqueCode&state=opaqueState&scope=email", "/callback?code=[REDACTED]&state=[REDACTED]&scope=email", "opaque"},
 		{"verifier in a struct dump", "{Verifier:opaqueVerifier Nonce:n}", "{Verifier:[REDACTED] Nonce:n}", "opaqueVerifier"},
 		{"code_verifier", "code_verifier=opaqueVerifier2", "code_verifier=[REDACTED]", "opaqueVerifier2"},

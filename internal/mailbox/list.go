@@ -1,25 +1,17 @@
-// Package mailbox reads a user's Gmail: the frontend's listing (ids or
-// metadata, one page at a time) and the classification of Gmail's errors.
+// Package mailbox is the frontend's read path: it validates a listing
+// request and answers it, one page at a time, with ids or metadata.
 package mailbox
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
-	"golang.org/x/oauth2"
-	"golang.org/x/sync/errgroup"
-	"google.golang.org/api/gmail/v1"
-	"google.golang.org/api/googleapi"
-	"google.golang.org/api/option"
-
-	"example.com/gmailoauth/internal/httpx"
+	"example.com/gmailoauth/internal/apperr"
+	"example.com/gmailoauth/internal/gmail"
 )
 
 // Limits and defaults of a listing request.
@@ -29,8 +21,6 @@ const (
 	MaxQueryLen       = 1024
 	MaxLabelIDs       = 20
 	MaxPageTokenLen   = 256
-	// MetadataConcurrency bounds the messages.get calls of one metadata page.
-	MetadataConcurrency = 10
 )
 
 // Formats of a listing.
@@ -136,7 +126,7 @@ func ParseListRequest(v url.Values) (ListRequest, error) {
 		req.Format = s
 	}
 	if len(p) > 0 {
-		return ListRequest{}, &httpx.Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: strings.Join(p, "; ")}
+		return ListRequest{}, apperr.New(apperr.InvalidRequest, strings.Join(p, "; "))
 	}
 	return req, nil
 }
@@ -148,147 +138,35 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// NewService returns a Gmail client that sends accessToken to baseURL
-// (Google's, or the sandbox's) through base, which carries the timeouts.
-func NewService(ctx context.Context, baseURL string, base *http.Client, accessToken string) (*gmail.Service, error) {
-	hc := &http.Client{
-		Timeout: base.Timeout,
-		Transport: &oauth2.Transport{
-			Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: accessToken, TokenType: "Bearer"}),
-			Base:   base.Transport,
-		},
-	}
-	return gmail.NewService(ctx, option.WithEndpoint(baseURL), option.WithHTTPClient(hc))
-}
-
-// List returns one page of the user's messages.
-func List(ctx context.Context, svc *gmail.Service, req ListRequest) (*ListResult, error) {
-	call := svc.Users.Messages.List("me").Context(ctx).MaxResults(req.MaxResults).IncludeSpamTrash(req.IncludeSpamTrash)
-	if req.Q != "" {
-		call = call.Q(req.Q)
-	}
-	if len(req.LabelIDs) > 0 {
-		call = call.LabelIds(req.LabelIDs...)
-	}
-	if req.PageToken != "" {
-		call = call.PageToken(req.PageToken)
-	}
-	resp, err := call.Do()
+// List returns one page of the user's messages through c; with
+// FormatMetadata it fetches each listed message's metadata (a message
+// deleted between the listing and its fetch is left out).
+func List(ctx context.Context, c *gmail.Client, req ListRequest) (*ListResult, error) {
+	page, err := c.ListMessages(ctx, gmail.ListQuery{Q: req.Q, LabelIDs: req.LabelIDs, MaxResults: req.MaxResults,
+		PageToken: req.PageToken, IncludeSpamTrash: req.IncludeSpamTrash})
 	if err != nil {
 		return nil, err
 	}
-	out := &ListResult{Messages: make([]Message, len(resp.Messages)), NextPageToken: resp.NextPageToken, ResultSizeEstimate: resp.ResultSizeEstimate}
-	for i, m := range resp.Messages {
-		out.Messages[i] = Message{ID: m.Id, ThreadID: m.ThreadId}
+	out := &ListResult{Messages: make([]Message, len(page.Messages)), NextPageToken: page.NextPageToken,
+		ResultSizeEstimate: page.ResultSizeEstimate}
+	for i, m := range page.Messages {
+		out.Messages[i] = Message{ID: m.ID, ThreadID: m.ThreadID}
 	}
 	if req.Format != FormatMetadata {
 		return out, nil
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(MetadataConcurrency)
-	for i := range out.Messages {
-		m := &out.Messages[i]
-		g.Go(func() error {
-			full, err := GetMetadata(gctx, svc, m.ID)
-			if err != nil {
-				return err
-			}
-			*m = *full
-			return nil
-		})
+	ids := make([]string, len(page.Messages))
+	for i, m := range page.Messages {
+		ids[i] = m.ID
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// GetMetadata returns a message's labels, snippet and Subject/From/Date.
-func GetMetadata(ctx context.Context, svc *gmail.Service, id string) (*Message, error) {
-	gm, err := svc.Users.Messages.Get("me", id).Context(ctx).Format("metadata").MetadataHeaders("Subject", "From", "Date").Do()
+	metas, err := c.MetadataOf(ctx, ids, gmail.DefaultMetadataConcurrency)
 	if err != nil {
 		return nil, err
 	}
-	m := &Message{ID: gm.Id, ThreadID: gm.ThreadId, LabelIDs: gm.LabelIds, Snippet: gm.Snippet}
-	m.Subject, m.From, m.Date = Headers(gm)
-	return m, nil
-}
-
-// Headers returns the Subject, From and Date headers of a message fetched
-// with format=metadata (or full); missing ones are "".
-func Headers(gm *gmail.Message) (subject, from, date string) {
-	if gm.Payload == nil {
-		return "", "", ""
+	out.Messages = out.Messages[:0]
+	for _, m := range metas {
+		out.Messages = append(out.Messages, Message{ID: m.ID, ThreadID: m.ThreadID, LabelIDs: m.LabelIDs,
+			Subject: m.Subject, From: m.From, Date: m.Date, Snippet: m.Snippet})
 	}
-	for _, h := range gm.Payload.Headers {
-		switch strings.ToLower(h.Name) {
-		case "subject":
-			subject = h.Value
-		case "from":
-			from = h.Value
-		case "date":
-			date = h.Value
-		}
-	}
-	return subject, from, date
-}
-
-// Error kinds of Gmail failures, as Classify sees them.
-const (
-	KindUnauthorized = "unauthorized" // 401: the access token is not accepted
-	KindForbidden    = "forbidden"    // 403 insufficientPermissions: scope missing
-	KindRateLimited  = "rate_limited" // 429, 403 rateLimitExceeded/userRateLimitExceeded
-	KindBadRequest   = "bad_request"  // 400: bad q or page token
-	KindNotFound     = "not_found"    // 404
-	KindUnavailable  = "unavailable"  // 5xx, timeouts, network
-	KindOther        = "other"
-)
-
-// Classify sorts an error from the Gmail client into a kind and, for rate
-// limits, the wait Gmail asked for.
-func Classify(err error) (kind string, retryAfter time.Duration) {
-	var ge *googleapi.Error
-	if !errors.As(err, &ge) {
-		return KindUnavailable, 0
-	}
-	reason := ""
-	if len(ge.Errors) > 0 {
-		reason = ge.Errors[0].Reason
-	}
-	retryAfter = parseRetryAfter(ge.Header.Get("Retry-After"))
-	switch {
-	case ge.Code == http.StatusUnauthorized:
-		return KindUnauthorized, 0
-	case ge.Code == http.StatusTooManyRequests,
-		ge.Code == http.StatusForbidden && (reason == "rateLimitExceeded" || reason == "userRateLimitExceeded"):
-		return KindRateLimited, retryAfter
-	case ge.Code == http.StatusForbidden:
-		return KindForbidden, 0
-	case ge.Code == http.StatusBadRequest:
-		return KindBadRequest, 0
-	case ge.Code == http.StatusNotFound:
-		return KindNotFound, 0
-	case ge.Code >= 500:
-		return KindUnavailable, retryAfter
-	}
-	return KindOther, 0
-}
-
-// maxRetryAfterSeconds caps a Retry-After in seconds so that a huge value
-// cannot overflow time.Duration.
-const maxRetryAfterSeconds = 24 * 60 * 60
-
-func parseRetryAfter(s string) time.Duration {
-	if s == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n >= 0 {
-		return time.Duration(min(n, maxRetryAfterSeconds)) * time.Second
-	}
-	if t, err := http.ParseTime(s); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
+	return out, nil
 }

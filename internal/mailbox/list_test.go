@@ -1,21 +1,14 @@
 package mailbox_test
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 
-	"github.com/google/go-cmp/cmp"
-	"google.golang.org/api/googleapi"
-
-	"example.com/gmailoauth/internal/httpx"
+	"example.com/gmailoauth/internal/apperr"
 	"example.com/gmailoauth/internal/mailbox"
+	"github.com/google/go-cmp/cmp"
 )
 
 // defaults is the ListRequest of an empty query.
@@ -93,12 +86,12 @@ func TestParseListRequest(t *testing.T) {
 				}
 				return
 			}
-			var he *httpx.Error
-			if !errors.As(err, &he) {
-				t.Fatalf("ParseListRequest: got %v, want *httpx.Error", err)
+			he := apperr.As(err)
+			if he == nil {
+				t.Fatalf("ParseListRequest: got %v, want *apperr.Error", err)
 			}
-			if he.Status != http.StatusBadRequest || he.Code != "invalid_request" {
-				t.Errorf("got %d %s, want 400 invalid_request", he.Status, he.Code)
+			if he.Code != apperr.InvalidRequest {
+				t.Errorf("got %s, want invalid_request", he.Code)
 			}
 			for _, s := range tt.wantErrs {
 				if !strings.Contains(he.Message, s) {
@@ -109,63 +102,6 @@ func TestParseListRequest(t *testing.T) {
 				t.Errorf("request with an error is not zero (-want +got):\n%s", diff)
 			}
 		})
-	}
-}
-
-// gerr returns a googleapi.Error as the Gmail client returns it.
-func gerr(code int, reason string, header http.Header) error {
-	e := &googleapi.Error{Code: code, Message: "m", Header: header}
-	if reason != "" {
-		e.Errors = []googleapi.ErrorItem{{Reason: reason, Message: "m"}}
-	}
-	return fmt.Errorf("gmail: %w", e)
-}
-
-func TestClassify(t *testing.T) {
-	ra := func(v string) http.Header { return http.Header{"Retry-After": {v}} }
-	tests := []struct {
-		name      string
-		err       error
-		wantKind  string
-		wantAfter time.Duration
-	}{
-		{"401", gerr(401, "authError", nil), mailbox.KindUnauthorized, 0},
-		{"401 ignores Retry-After", gerr(401, "", ra("5")), mailbox.KindUnauthorized, 0},
-		{"403 insufficientPermissions", gerr(403, "insufficientPermissions", nil), mailbox.KindForbidden, 0},
-		{"403 no reason", gerr(403, "", nil), mailbox.KindForbidden, 0},
-		{"403 rateLimitExceeded", gerr(403, "rateLimitExceeded", nil), mailbox.KindRateLimited, 0},
-		{"403 userRateLimitExceeded with Retry-After", gerr(403, "userRateLimitExceeded", ra("7")), mailbox.KindRateLimited, 7 * time.Second},
-		{"429 with Retry-After", gerr(429, "rateLimitExceeded", ra("30")), mailbox.KindRateLimited, 30 * time.Second},
-		{"429 with padded Retry-After", gerr(429, "", ra(" 3 ")), mailbox.KindRateLimited, 3 * time.Second},
-		{"429 without Retry-After", gerr(429, "", nil), mailbox.KindRateLimited, 0},
-		{"429 with past date", gerr(429, "", ra("Mon, 02 Jan 2006 15:04:05 GMT")), mailbox.KindRateLimited, 0},
-		{"429 with garbage", gerr(429, "", ra("soon")), mailbox.KindRateLimited, 0},
-		{"429 with negative", gerr(429, "", ra("-5")), mailbox.KindRateLimited, 0},
-		{"429 with overflowing seconds", gerr(429, "", ra("99999999999")), mailbox.KindRateLimited, 24 * time.Hour},
-		{"400", gerr(400, "invalidArgument", nil), mailbox.KindBadRequest, 0},
-		{"404", gerr(404, "notFound", nil), mailbox.KindNotFound, 0},
-		{"500", gerr(500, "backendError", nil), mailbox.KindUnavailable, 0},
-		{"503 with Retry-After", gerr(503, "", ra("2")), mailbox.KindUnavailable, 2 * time.Second},
-		{"409", gerr(409, "", nil), mailbox.KindOther, 0},
-		{"network error", errors.New("dial tcp: connection refused"), mailbox.KindUnavailable, 0},
-		{"deadline", context.DeadlineExceeded, mailbox.KindUnavailable, 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			kind, after := mailbox.Classify(tt.err)
-			if kind != tt.wantKind || after != tt.wantAfter {
-				t.Errorf("Classify: got %s %v, want %s %v", kind, after, tt.wantKind, tt.wantAfter)
-			}
-		})
-	}
-}
-
-func TestClassifyFutureRetryAfterDate(t *testing.T) {
-	// A far-future date: only its sign matters, so the wall clock cannot flake it.
-	when := time.Now().Add(24 * time.Hour).UTC().Format(http.TimeFormat)
-	kind, after := mailbox.Classify(gerr(429, "", http.Header{"Retry-After": {when}}))
-	if kind != mailbox.KindRateLimited || after <= time.Hour {
-		t.Errorf("Classify with a date a day ahead: got %s %v, want rate_limited and more than an hour", kind, after)
 	}
 }
 
@@ -182,9 +118,8 @@ func FuzzParseListRequest(f *testing.F) {
 		}
 		req, err := mailbox.ParseListRequest(v)
 		if err != nil {
-			var he *httpx.Error
-			if !errors.As(err, &he) || he.Status != 400 || he.Code != "invalid_request" {
-				t.Fatalf("error %v: want a 400 invalid_request *httpx.Error", err)
+			if apperr.CodeOf(err) != apperr.InvalidRequest {
+				t.Fatalf("error %v: want an invalid_request *apperr.Error", err)
 			}
 			return
 		}

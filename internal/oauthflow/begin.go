@@ -2,8 +2,6 @@ package oauthflow
 
 import (
 	"context"
-	"errors"
-	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -12,9 +10,9 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"example.com/gmailoauth/internal/config"
-	"example.com/gmailoauth/internal/httpx"
+	"example.com/gmailoauth/internal/apperr"
 	"example.com/gmailoauth/internal/store"
+	"example.com/gmailoauth/internal/weburl"
 )
 
 // Input limits for values that come from browsers.
@@ -64,7 +62,7 @@ func (f *Flow) ValidateBegin(req BeginRequest) error {
 		p = append(p, "state must be 1 to 512 visible ASCII characters")
 	}
 	if len(p) > 0 {
-		return &httpx.Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: strings.Join(p, "; ")}
+		return apperr.New(apperr.InvalidRequest, strings.Join(p, "; "))
 	}
 	if req.ReturnTo != "" {
 		if err := f.CheckReturnTo(req.ReturnTo); err != nil {
@@ -77,8 +75,7 @@ func (f *Flow) ValidateBegin(req BeginRequest) error {
 // CheckReturnTo accepts only absolute http(s) URLs whose exact origin
 // (scheme, host, port) is allow-listed, without credentials or fragments.
 func (f *Flow) CheckReturnTo(raw string) error {
-	bad := &httpx.Error{Status: http.StatusBadRequest, Code: "invalid_return_to",
-		Message: "return_to must be an absolute URL on an allowed origin"}
+	bad := apperr.New(apperr.InvalidReturnTo, "return_to must be an absolute URL on an allowed origin")
 	if len(raw) > MaxReturnTo || !utf8.ValidString(raw) || strings.ContainsAny(raw, "\\\x00\r\n\t ") {
 		return bad
 	}
@@ -94,7 +91,7 @@ func (f *Flow) CheckReturnTo(raw string) error {
 			return bad // non-ASCII hosts fold (K/\u212a) and IDNA-map unlike the allow list
 		}
 	}
-	origin := config.Origin(u)
+	origin := weburl.Origin(u)
 	for _, a := range f.AllowedOrigins {
 		if origin == a {
 			return nil
@@ -120,10 +117,10 @@ func (f *Flow) Begin(ctx context.Context, req BeginRequest) (*BeginResult, error
 		LoginHint:   req.LoginHint,
 		Scopes:      append([]string(nil), f.OAuth.Scopes...),
 		CreatedAt:   now,
-		ExpiresAt:   now.Add(f.stateTTL()),
+		ExpiresAt:   now.Add(stateTTL),
 	}
 	if err := f.Store.PutState(ctx, StateKey(state), st); err != nil {
-		return nil, storeError(err)
+		return nil, err
 	}
 	opts := []oauth2.AuthCodeOption{
 		oauth2.AccessTypeOffline,
@@ -175,14 +172,4 @@ func (f *Flow) ReauthURL(ctx context.Context, loginHint, returnTo string) string
 		return ""
 	}
 	return res.URL
-}
-
-// storeError maps a store failure to the contract: 503 when the store is
-// unavailable, 500 otherwise.
-func storeError(err error) error {
-	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
-		return &httpx.Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
-			Message: "storage is unavailable, try again shortly", RetryAfter: 5 * time.Second, Cause: err}
-	}
-	return &httpx.Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error", Cause: err}
 }

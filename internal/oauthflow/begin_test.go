@@ -3,14 +3,13 @@ package oauthflow_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 
-	"example.com/gmailoauth/internal/config"
+	"example.com/gmailoauth/internal/apperr"
 	"example.com/gmailoauth/internal/httpx"
 	"example.com/gmailoauth/internal/oauthflow"
 )
@@ -23,15 +22,16 @@ var allowed = []string{"https://app.example.com", "http://localhost:3000", "http
 // input validation, which makes no network or store call.
 func newFlow() *oauthflow.Flow { return &oauthflow.Flow{AllowedOrigins: allowed} }
 
-// wantHTTPError fails the test unless err is an *httpx.Error with status and code.
+// wantHTTPError fails the test unless err carries code, answered with
+// status.
 func wantHTTPError(t *testing.T, err error, status int, code string) {
 	t.Helper()
-	var he *httpx.Error
-	if !errors.As(err, &he) {
-		t.Fatalf("got %v, want *httpx.Error %d %s", err, status, code)
+	e := apperr.As(err)
+	if e == nil {
+		t.Fatalf("got %v, want an *apperr.Error %d %s", err, status, code)
 	}
-	if he.Status != status || he.Code != code {
-		t.Errorf("got %d %s, want %d %s", he.Status, he.Code, status, code)
+	if st, _ := httpx.Status(e.Code); st != status || string(e.Code) != code {
+		t.Errorf("got %d %s, want %d %s", st, e.Code, status, code)
 	}
 }
 
@@ -186,30 +186,6 @@ func TestStateKey(t *testing.T) {
 	}
 	if strings.Contains(oauthflow.StateKey("state-value"), "state-value") {
 		t.Errorf("StateKey contains the state")
-	}
-}
-
-func TestHasGmailRead(t *testing.T) {
-	tests := []struct {
-		name    string
-		granted []string
-		want    bool
-	}{
-		{"readonly", []string{"openid", config.GmailReadonlyScope}, true},
-		{"modify", []string{"https://www.googleapis.com/auth/gmail.modify"}, true},
-		{"full", []string{"https://mail.google.com/"}, true},
-		{"metadata only", []string{"https://www.googleapis.com/auth/gmail.metadata"}, false},
-		{"send only", []string{"https://www.googleapis.com/auth/gmail.send"}, false},
-		{"prefix look-alike", []string{config.GmailReadonlyScope + ".evil"}, false},
-		{"identity only", []string{"openid", "email"}, false},
-		{"none", nil, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := oauthflow.HasGmailRead(tt.granted); got != tt.want {
-				t.Errorf("HasGmailRead(%v): got %v, want %v", tt.granted, got, tt.want)
-			}
-		})
 	}
 }
 

@@ -17,7 +17,7 @@ func BenchmarkHotPathFirestore(b *testing.B) { benchmarkHotPath(b, fstest.NewSto
 // read the credential, decrypt the access token.
 func benchmarkHotPath(b *testing.B, st store.Store) {
 	e := newEnv(b)
-	f := e.flow(st, "bench")
+	f := e.instance(b, st).Flow
 	userID := e.connect(b, f, "bench@example.com")
 	sess, _, err := f.Sessions.Issue(userID, "bench@example.com")
 	if err != nil {
@@ -34,14 +34,14 @@ func benchmarkHotPath(b *testing.B, st store.Store) {
 		}
 	}
 	check()
-	e.sb.ResetStats()
+	e.Sandbox.ResetStats()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		check()
 	}
 	b.StopTimer()
-	if n := e.sb.Stats().TokenCalls["refresh_token"]; n != 0 {
+	if n := e.Sandbox.Stats().TokenCalls["refresh_token"]; n != 0 {
 		b.Fatalf("hot path refreshed %d times, want 0", n)
 	}
 }

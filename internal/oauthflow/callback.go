@@ -4,14 +4,14 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 	"regexp"
 	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
 
-	"example.com/gmailoauth/internal/httpx"
+	"example.com/gmailoauth/internal/apperr"
+	"example.com/gmailoauth/internal/gmail"
 	"example.com/gmailoauth/internal/store"
 )
 
@@ -48,64 +48,128 @@ var (
 	errorCodeRE = regexp.MustCompile(`^[a-z_]{1,64}$`)
 )
 
-var errNoRefreshToken = errors.New("no refresh token returned and none stored")
+var errNoRefreshToken = errors.New("no refresh token returned and none is stored")
 
 // Callback completes an authorization: it consumes the state, exchanges the
 // code with the PKCE verifier, verifies the ID token, checks the granted
-// scopes and stores the grant.
+// scopes and stores the grant. Every error is an *apperr.Error; once the
+// state is consumed the result is returned too, with only ReturnTo and
+// ClientState set, so the browser can be sent back to the frontend.
 func (f *Flow) Callback(ctx context.Context, req CallbackRequest) (*CallbackResult, error) {
-	if req.State == "" || len(req.State) > MaxState || !stateRE.MatchString(req.State) {
-		return nil, &httpx.Error{Status: http.StatusBadRequest, Code: "invalid_state",
-			Message: "state is missing or malformed; start again from Authorize"}
-	}
-	st, err := f.Store.ConsumeState(ctx, StateKey(req.State), f.Now())
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil, &httpx.Error{Status: http.StatusBadRequest, Code: "invalid_state",
-			Message: "state is unknown or was already used; start again from Authorize"}
-	case errors.Is(err, store.ErrStateExpired):
-		return nil, &httpx.Error{Status: http.StatusBadRequest, Code: "expired_state",
-			Message: "the authorization took longer than 10 minutes; start again from Authorize"}
-	case err != nil:
-		return nil, storeError(err)
+	st, err := f.consumeState(ctx, req.State)
+	if err != nil {
+		return nil, err
 	}
 	back := &CallbackResult{ReturnTo: st.ReturnTo, ClientState: st.ClientState}
-	retryURL := func() string { return f.ReauthURL(ctx, st.LoginHint, st.ReturnTo) }
+	if err := f.checkRedirect(ctx, st, req); err != nil {
+		return back, err
+	}
+	tok, id, err := f.exchange(ctx, st, req.Code)
+	if err != nil {
+		return back, err
+	}
+	granted := grantedScopes(tok, st.Scopes)
+	if !gmail.CanList(granted) {
+		return back, &apperr.Error{Code: apperr.InsufficientScope,
+			Message:          "Gmail read access was not granted; tick the Gmail box on the consent screen",
+			AuthorizationURL: f.ReauthURL(ctx, firstNonEmpty(id.email, id.userID), st.ReturnTo)}
+	}
+	if err := f.storeGrant(ctx, id, tok, granted); err != nil {
+		if errors.Is(err, errNoRefreshToken) {
+			return back, &apperr.Error{Code: apperr.NoRefreshToken,
+				Message:          "Google returned no refresh token and none is stored; consent again to grant offline access",
+				AuthorizationURL: f.ReauthURL(ctx, firstNonEmpty(id.email, id.userID), st.ReturnTo)}
+		}
+		return back, err
+	}
+	sess, exp, err := f.Sessions.Issue(id.userID, id.email)
+	if err != nil {
+		return back, err
+	}
+	f.logger().InfoContext(ctx, "user connected", slog.String("user_id", id.userID),
+		slog.Bool("new_refresh_token", tok.RefreshToken != ""), slog.Int("scopes", len(granted)))
+	return &CallbackResult{
+		UserID: id.userID, Email: id.email, Session: sess, SessionExpiresAt: exp, Scopes: granted,
+		ReturnTo: st.ReturnTo, ClientState: st.ClientState,
+	}, nil
+}
 
+// consumeState checks the state's shape and consumes it: single use,
+// whatever happens next.
+func (f *Flow) consumeState(ctx context.Context, state string) (*store.AuthState, error) {
+	if state == "" || len(state) > MaxState || !stateRE.MatchString(state) {
+		return nil, apperr.New(apperr.InvalidState, "state is missing or malformed; start again from Authorize")
+	}
+	st, err := f.Store.ConsumeState(ctx, StateKey(state), f.Now())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, apperr.New(apperr.InvalidState, "state is unknown or was already used; start again from Authorize")
+	case errors.Is(err, store.ErrStateExpired):
+		return nil, apperr.Errorf(apperr.ExpiredState, "the authorization took longer than %s; start again from Authorize", stateTTL)
+	case err != nil:
+		return nil, err
+	}
+	return st, nil
+}
+
+// checkRedirect refuses a redirect that carries the provider's error= or no
+// usable code; the answer offers a fresh authorization URL.
+func (f *Flow) checkRedirect(ctx context.Context, st *store.AuthState, req CallbackRequest) error {
+	retryURL := func() string { return f.ReauthURL(ctx, st.LoginHint, st.ReturnTo) }
 	if req.Error != "" {
-		code := req.Error
-		if !errorCodeRE.MatchString(code) {
-			code = "authorization_error"
+		code, msg := apperr.AuthorizationError, "the provider answered an error"
+		switch {
+		case req.Error == "access_denied":
+			code, msg = apperr.AccessDenied, "the user declined access"
+		case errorCodeRE.MatchString(req.Error):
+			// The provider's own code (RFC 6749 §4.1.2.1) is passed through.
+			code, msg = apperr.Code(req.Error), "the provider answered "+req.Error
 		}
-		status := http.StatusBadRequest
-		msg := "the provider answered " + code
-		if code == "access_denied" {
-			status = http.StatusForbidden
-			msg = "the user declined access"
-		}
-		return back, &httpx.Error{Status: status, Code: code, Message: msg, AuthorizationURL: retryURL()}
+		return &apperr.Error{Code: code, Message: msg, AuthorizationURL: retryURL()}
 	}
 	if req.Code == "" || len(req.Code) > MaxCode || !codeRE.MatchString(req.Code) {
-		return back, &httpx.Error{Status: http.StatusBadRequest, Code: "missing_code",
+		return &apperr.Error{Code: apperr.MissingCode,
 			Message: "the callback carries no valid authorization code", AuthorizationURL: retryURL()}
 	}
+	return nil
+}
 
-	tok, err := f.OAuth.Exchange(f.clientCtx(ctx), req.Code, oauth2.VerifierOption(st.Verifier))
+// identity is who the ID token says the user is.
+type identity struct {
+	userID string // the ID token's sub
+	email  string
+}
+
+// exchange redeems the code with the PKCE verifier and verifies the ID token
+// of the answer against the state's nonce. The state is spent by now, so a
+// failure tells the user to start again rather than to retry.
+func (f *Flow) exchange(ctx context.Context, st *store.AuthState, code string) (*oauth2.Token, identity, error) {
+	startAgain := func(e *apperr.Error) *apperr.Error {
+		e.Message += "; start again from Authorize"
+		e.AuthorizationURL = f.ReauthURL(ctx, st.LoginHint, st.ReturnTo)
+		e.RetryAfter = apperr.NoRetry
+		return e
+	}
+	tok, err := f.OAuth.Exchange(f.clientCtx(ctx), code, oauth2.VerifierOption(st.Verifier))
 	if err != nil {
 		if isInvalidGrant(err) {
-			return back, &httpx.Error{Status: http.StatusBadRequest, Code: "invalid_grant",
-				Message: "the authorization code is invalid, expired or already used; start again", AuthorizationURL: retryURL(),
-				Cause: upstream("code exchange", err)}
+			return nil, identity{}, startAgain(apperr.Wrap(apperr.InvalidGrant,
+				"the authorization code is invalid, expired or already used", upstream("code exchange", err)))
 		}
-		return back, upstreamHTTP("code exchange", upstream("code exchange", err))
+		return nil, identity{}, startAgain(upstreamErr("code exchange", err))
 	}
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID == "" {
-		return back, upstreamHTTP("code exchange", &UpstreamError{Op: "code exchange", Err: errors.New("no id_token in the token response (is the openid scope requested?)")})
+		return nil, identity{}, startAgain(apperr.Wrap(apperr.InvalidIDToken,
+			"the token response carries no ID token", errors.New("no id_token in the token response (is the openid scope requested?)")))
 	}
 	idt, err := f.VerifyIDToken(ctx, rawID, f.OAuth.ClientID)
 	if err != nil {
-		return back, upstreamHTTP("ID token verification", &UpstreamError{Op: "ID token verification", Temporary: IsTemporary(err), Err: err})
+		if apperr.Temporary(err) {
+			return nil, identity{}, startAgain(apperr.As(err))
+		}
+		return nil, identity{}, startAgain(apperr.Wrap(apperr.InvalidIDToken,
+			"the identity provider's ID token does not verify", err))
 	}
 	var claims struct {
 		Email         string `json:"email"`
@@ -113,27 +177,26 @@ func (f *Flow) Callback(ctx context.Context, req CallbackRequest) (*CallbackResu
 		Nonce         string `json:"nonce"`
 	}
 	if err := idt.Claims(&claims); err != nil || claims.Nonce != st.Nonce {
-		return back, &httpx.Error{Status: http.StatusBadGateway, Code: "invalid_id_token",
-			Message: "the identity provider's ID token did not match this authorization"}
+		return nil, identity{}, startAgain(apperr.New(apperr.InvalidIDToken,
+			"the identity provider's ID token did not match this authorization"))
 	}
-	userID := idt.Subject
-	granted := grantedScopes(tok, st.Scopes)
-	if !HasGmailRead(granted) {
-		return back, &httpx.Error{Status: http.StatusForbidden, Code: "insufficient_scope",
-			Message:          "Gmail read access was not granted; tick the Gmail box on the consent screen",
-			AuthorizationURL: f.ReauthURL(ctx, firstNonEmpty(claims.Email, userID), st.ReturnTo)}
-	}
+	return tok, identity{userID: idt.Subject, email: claims.Email}, nil
+}
 
+// storeGrant seals the tokens and stores the grant in one transaction. A
+// response without a refresh token keeps the stored one (a repeat consent);
+// with none stored either it is errNoRefreshToken.
+func (f *Flow) storeGrant(ctx context.Context, id identity, tok *oauth2.Token, granted []string) error {
+	newRefresh, err := f.sealFor(id.userID, FieldRefreshToken, tok.RefreshToken)
+	if err != nil {
+		return err
+	}
+	access, err := f.sealFor(id.userID, FieldAccessToken, tok.AccessToken)
+	if err != nil {
+		return err
+	}
 	now := f.Now()
-	newRefresh, err := f.sealFor(userID, FieldRefreshToken, tok.RefreshToken)
-	if err != nil {
-		return back, err
-	}
-	access, err := f.sealFor(userID, FieldAccessToken, tok.AccessToken)
-	if err != nil {
-		return back, err
-	}
-	_, err = f.Store.UpdateCredential(ctx, userID, func(cur *store.Credential) (*store.Credential, error) {
+	_, err = f.Store.UpdateCredential(ctx, id.userID, func(cur *store.Credential) (*store.Credential, error) {
 		c := cur
 		switch {
 		case !newRefresh.IsZero():
@@ -146,7 +209,7 @@ func (f *Flow) Callback(ctx context.Context, req CallbackRequest) (*CallbackResu
 		default:
 			return nil, errNoRefreshToken
 		}
-		c.Email = claims.Email
+		c.Email = id.email
 		c.AccessToken = access
 		c.AccessTokenExpiry = f.expiryOf(tok)
 		c.Scopes = granted
@@ -157,24 +220,7 @@ func (f *Flow) Callback(ctx context.Context, req CallbackRequest) (*CallbackResu
 		c.LastRefreshAt = now
 		return c, nil
 	})
-	if errors.Is(err, errNoRefreshToken) {
-		return back, &httpx.Error{Status: http.StatusConflict, Code: "no_refresh_token",
-			Message:          "Google returned no refresh token and none is stored; consent again to grant offline access",
-			AuthorizationURL: f.ReauthURL(ctx, firstNonEmpty(claims.Email, userID), st.ReturnTo)}
-	}
-	if err != nil {
-		return back, storeError(err)
-	}
-	sess, exp, err := f.Sessions.Issue(userID, claims.Email)
-	if err != nil {
-		return back, err
-	}
-	f.logger().InfoContext(ctx, "user connected", slog.String("user_id", userID),
-		slog.Bool("new_refresh_token", tok.RefreshToken != ""), slog.Int("scopes", len(granted)))
-	return &CallbackResult{
-		UserID: userID, Email: claims.Email, Session: sess, SessionExpiresAt: exp, Scopes: granted,
-		ReturnTo: st.ReturnTo, ClientState: st.ClientState,
-	}, nil
+	return err
 }
 
 // grantedScopes returns the scopes the token response says were granted
@@ -185,16 +231,6 @@ func grantedScopes(tok *oauth2.Token, requested []string) []string {
 		return append([]string(nil), requested...)
 	}
 	return strings.Fields(s)
-}
-
-// upstreamHTTP maps a provider failure to 503 (temporary) or 502.
-func upstreamHTTP(op string, err error) error {
-	if IsTemporary(err) {
-		return &httpx.Error{Status: http.StatusServiceUnavailable, Code: "upstream_unavailable",
-			Message: "Google did not answer in time (" + op + "); try again shortly", RetryAfter: 5 * time.Second, Cause: err}
-	}
-	return &httpx.Error{Status: http.StatusBadGateway, Code: "upstream_error",
-		Message: "Google refused the request (" + op + ")", Cause: err}
 }
 
 func firstNonEmpty(s ...string) string {

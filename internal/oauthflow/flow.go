@@ -15,16 +15,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 	"golang.org/x/sync/singleflight"
 
-	"example.com/gmailoauth/internal/config"
+	"example.com/gmailoauth/internal/apperr"
 	"example.com/gmailoauth/internal/keyset"
 	"example.com/gmailoauth/internal/session"
 	"example.com/gmailoauth/internal/store"
@@ -36,12 +37,17 @@ const (
 	FieldAccessToken  = "access_token"
 )
 
-// Defaults of Flow's tunables.
+// The flow's fixed lifetimes.
 const (
-	DefaultStateTTL     = 10 * time.Minute
-	DefaultExpirySkew   = 2 * time.Minute
-	DefaultLeaseTTL     = 20 * time.Second
-	defaultRefreshLimit = 30 * time.Second
+	// stateTTL is how long an authorization may take, from Authorize to the
+	// callback.
+	stateTTL = 10 * time.Minute
+	// expirySkew: an access token expiring sooner than this is refreshed.
+	expirySkew = 2 * time.Minute
+	// leaseTTL bounds a refresh lease held by an instance that died.
+	leaseTTL = 20 * time.Second
+	// refreshLimit bounds one refresh, which outlives the caller that started it.
+	refreshLimit = 30 * time.Second
 )
 
 // Flow is the OAuth flow of one instance. Fields are set once at start-up.
@@ -71,24 +77,9 @@ type Flow struct {
 	// InstanceID names this instance in refresh leases.
 	InstanceID string
 
-	StateTTL   time.Duration
-	ExpirySkew time.Duration
-	LeaseTTL   time.Duration
-
-	providerMu sync.Mutex
-	provider   *oidc.Provider
-	refreshes  singleflight.Group
-}
-
-func (f *Flow) stateTTL() time.Duration   { return orDefault(f.StateTTL, DefaultStateTTL) }
-func (f *Flow) expirySkew() time.Duration { return orDefault(f.ExpirySkew, DefaultExpirySkew) }
-func (f *Flow) leaseTTL() time.Duration   { return orDefault(f.LeaseTTL, DefaultLeaseTTL) }
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
+	provider  atomic.Pointer[oidc.Provider]
+	discovery singleflight.Group
+	refreshes singleflight.Group
 }
 
 // clientCtx returns ctx carrying the outbound HTTP client for oauth2 and oidc.
@@ -97,23 +88,42 @@ func (f *Flow) clientCtx(ctx context.Context) context.Context {
 }
 
 // Provider returns the OpenID Connect provider, discovering it on first use.
-// A failed discovery is retried by the next call.
+// Concurrent first calls share one discovery, which runs under a deadline of
+// its own (not the caller's: a caller that gives up does not fail the others)
+// and holds no lock while it waits for the network. A failed discovery is
+// retried by the next call.
 func (f *Flow) Provider(ctx context.Context) (*oidc.Provider, error) {
-	f.providerMu.Lock()
-	defer f.providerMu.Unlock()
-	if f.provider != nil {
-		return f.provider, nil
+	if p := f.provider.Load(); p != nil {
+		return p, nil
 	}
-	p, err := oidc.NewProvider(f.clientCtx(ctx), f.Issuer)
-	if err != nil {
-		return nil, unavailable("identity provider discovery failed", err)
+	ch := f.discovery.DoChan("", func() (any, error) {
+		if p := f.provider.Load(); p != nil {
+			return p, nil
+		}
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshLimit)
+		defer cancel()
+		p, err := oidc.NewProvider(f.clientCtx(dctx), f.Issuer)
+		if err != nil {
+			return nil, upstreamErr("identity provider discovery", err)
+		}
+		f.provider.Store(p)
+		return p, nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*oidc.Provider), nil
+	case <-ctx.Done():
+		return nil, upstreamErr("identity provider discovery", ctx.Err())
 	}
-	f.provider = p
-	return p, nil
 }
 
 // VerifyIDToken verifies a raw ID token's signature (issuer's JWKS), issuer,
-// audience and expiry.
+// audience and expiry. An outage (discovery or keys unreachable) is an
+// *apperr.Error for which apperr.Temporary holds; any other error means the
+// token is not valid.
 func (f *Flow) VerifyIDToken(ctx context.Context, raw, audience string) (*oidc.IDToken, error) {
 	p, err := f.Provider(ctx)
 	if err != nil {
@@ -125,7 +135,8 @@ func (f *Flow) VerifyIDToken(ctx context.Context, raw, audience string) (*oidc.I
 		// go-oidc reports an unreachable JWKS only in its message ("failed
 		// to verify signature: fetching keys …"): that is an outage, not a
 		// bad token.
-		return nil, unavailable("fetching the issuer's signing keys", errors.New("JWKS unreachable"))
+		return nil, apperr.Wrap(apperr.UpstreamUnavailable,
+			"Google's signing keys could not be fetched; try again shortly", errors.New("JWKS unreachable"))
 	}
 	return idt, err
 }
@@ -144,17 +155,6 @@ func randomToken(n int) string {
 func StateKey(state string) string {
 	sum := sha256.Sum256([]byte(state))
 	return hex.EncodeToString(sum[:])
-}
-
-// HasGmailRead reports whether granted includes a scope that can list mail.
-func HasGmailRead(granted []string) bool {
-	for _, s := range granted {
-		switch s {
-		case config.GmailReadonlyScope, "https://www.googleapis.com/auth/gmail.modify", "https://mail.google.com/":
-			return true
-		}
-	}
-	return false
 }
 
 func coversScopes(granted, wanted []string) bool {
@@ -179,18 +179,15 @@ func coversScopes(granted, wanted []string) bool {
 	return true
 }
 
-// ReauthError means the user must go through consent again: no credential
-// is stored, or it is revoked. Reason is for logs and the error message.
-type ReauthError struct {
-	UserID string
-	Email  string
-	Reason string
+// reauth is the error of a user who must go through consent again: nothing
+// is stored, or the grant is revoked. The HTTP layer adds the URL.
+func reauth(reason string) *apperr.Error {
+	return apperr.New(apperr.ReauthorizationRequired, "Gmail access for this user must be granted again: "+reason)
 }
 
-func (e *ReauthError) Error() string { return "reauthorization required: " + e.Reason }
-
-// UpstreamError means the provider failed (down, slow, 5xx, unexpected
-// answer). Temporary ones are worth a retry.
+// UpstreamError is the cause of a failed call to the provider (down, slow,
+// 5xx, an unexpected answer). Temporary ones are worth a retry. The flow
+// returns it inside an *apperr.Error (see upstreamErr), never alone.
 type UpstreamError struct {
 	Op        string
 	Temporary bool
@@ -199,10 +196,6 @@ type UpstreamError struct {
 
 func (e *UpstreamError) Error() string { return e.Op + ": " + describe(e.Err) }
 func (e *UpstreamError) Unwrap() error { return e.Err }
-
-func unavailable(op string, err error) error {
-	return &UpstreamError{Op: op, Temporary: true, Err: err}
-}
 
 // describe summarises an error from the provider without its response body,
 // which may echo tokens.
@@ -230,17 +223,13 @@ func isInvalidGrant(err error) bool {
 	return errors.As(err, &re) && re.ErrorCode == "invalid_grant"
 }
 
-// IsTemporary reports whether err is worth retrying later (503).
-func IsTemporary(err error) bool {
+// upstream classifies an error from a call to the provider: an answer 5xx
+// or 429, or no answer at all, is temporary.
+func upstream(op string, err error) *UpstreamError {
 	var ue *UpstreamError
 	if errors.As(err, &ue) {
-		return ue.Temporary
+		return ue
 	}
-	return errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
-}
-
-// upstream classifies an error from a call to the provider.
-func upstream(op string, err error) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		temp := re.Response == nil || re.Response.StatusCode >= 500 || re.Response.StatusCode == http.StatusTooManyRequests
@@ -249,18 +238,38 @@ func upstream(op string, err error) error {
 	return &UpstreamError{Op: op, Temporary: true, Err: err}
 }
 
+// upstreamErr is the contract's error for a failed call to the provider:
+// upstream_unavailable when worth a retry (saying whether Google was slow,
+// unreachable or failing), upstream_error when Google refused.
+func upstreamErr(op string, err error) *apperr.Error {
+	ue := upstream(op, err)
+	if !ue.Temporary {
+		return apperr.Wrap(apperr.UpstreamError, "Google refused the request ("+op+")", ue)
+	}
+	var ne net.Error
+	var re *oauth2.RetrieveError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return apperr.Wrap(apperr.UpstreamUnavailable, "Google did not answer in time ("+op+"); try again shortly", ue)
+	case errors.As(err, &re) && re.Response != nil:
+		return apperr.Wrap(apperr.UpstreamUnavailable, "Google answered with a temporary error ("+op+"); try again shortly", ue)
+	}
+	return apperr.Wrap(apperr.UpstreamUnavailable, "Google could not be reached ("+op+"); try again shortly", ue)
+}
+
 func (f *Flow) sealFor(userID, field, plaintext string) (store.Sealed, error) {
 	if plaintext == "" {
 		return store.Sealed{}, nil
 	}
-	return f.Keys().Seal([]byte(plaintext), userID, field)
+	s, err := f.Keys().Seal([]byte(plaintext), userID, field)
+	return store.Sealed(s), err
 }
 
 func (f *Flow) open(ctx context.Context, userID, field string, s store.Sealed) (string, error) {
-	pt, err := f.Keys().Open(s, userID, field)
+	pt, err := f.Keys().Open(keyset.Sealed(s), userID, field)
 	if errors.Is(err, keyset.ErrUnknownKey) && f.ReloadKeys != nil {
 		if rerr := f.ReloadKeys(ctx); rerr == nil {
-			pt, err = f.Keys().Open(s, userID, field)
+			pt, err = f.Keys().Open(keyset.Sealed(s), userID, field)
 		}
 	}
 	if err != nil {
@@ -268,6 +277,9 @@ func (f *Flow) open(ctx context.Context, userID, field string, s store.Sealed) (
 	}
 	return string(pt), nil
 }
+
+// needsReseal reports whether s was sealed with a key other than ks's primary.
+func needsReseal(ks *keyset.Keyset, s store.Sealed) bool { return ks.NeedsReseal(keyset.Sealed(s)) }
 
 func (f *Flow) logger() *slog.Logger {
 	if f.Log != nil {

@@ -3,28 +3,22 @@ package oauthflow_test
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"golang.org/x/oauth2"
-
+	"example.com/gmailoauth/internal/app"
+	"example.com/gmailoauth/internal/apperr"
 	"example.com/gmailoauth/internal/keyset"
+	"example.com/gmailoauth/internal/local/testenv"
 	"example.com/gmailoauth/internal/oauthflow"
-	"example.com/gmailoauth/internal/local/sandbox"
-	"example.com/gmailoauth/internal/session"
 	"example.com/gmailoauth/internal/store"
 	"example.com/gmailoauth/internal/store/fsstore/fstest"
 	"example.com/gmailoauth/internal/store/memstore"
 )
-
-const redirectURL = "http://127.0.0.1:1/callback" // never served: the test reads the redirect
 
 // testClock is real time plus an offset.
 type testClock struct{ offset atomic.Int64 }
@@ -32,54 +26,22 @@ type testClock struct{ offset atomic.Int64 }
 func (c *testClock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *testClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
+// env is the functions' own wiring against the sandbox, on a clock the
+// test advances.
 type env struct {
-	sb       *sandbox.Sandbox
-	srv      *httptest.Server
-	clock    *testClock
-	keysData []byte // the keyset secret, as rotated
-	keys     atomic.Pointer[keyset.Keyset]
+	*testenv.Env
+	clock *testClock
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{clock: &testClock{}}
-	sb, srv, err := sandbox.StartServer(sandbox.Config{ClientID: "cid", ClientSecret: "csecret", RedirectURIs: []string{redirectURL}, Now: e.clock.Now})
-	if err != nil {
-		t.Fatalf("sandbox: %v", err)
-	}
-	t.Cleanup(srv.Close)
-	e.sb, e.srv = sb, srv
-	data, err := keyset.Generate("v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := keyset.Parse(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.keysData = data
-	e.keys.Store(ks)
-	return e
+	clock := &testClock{}
+	return &env{Env: testenv.New(t, testenv.Options{Now: clock.Now}), clock: clock}
 }
 
-// flow returns a Flow — one "instance" — over st.
-func (e *env) flow(st store.Store, instance string) *oauthflow.Flow {
-	keys := func() *keyset.Keyset { return e.keys.Load() }
-	return &oauthflow.Flow{
-		Store: st,
-		OAuth: &oauth2.Config{ClientID: "cid", ClientSecret: "csecret", RedirectURL: redirectURL,
-			Scopes:   []string{"openid", "email", "https://www.googleapis.com/auth/gmail.readonly"},
-			Endpoint: oauth2.Endpoint{AuthURL: e.sb.AuthURL(), TokenURL: e.sb.TokenURL(), AuthStyle: oauth2.AuthStyleInParams}},
-		RevokeURL:  e.sb.RevokeURL(),
-		Issuer:     e.sb.Issuer(),
-		HTTPClient: &http.Client{Timeout: 10 * time.Second},
-		Keys:       keys,
-		Sessions:   &session.Manager{Keys: keys, TTL: time.Hour, Now: e.clock.Now},
-		Now:        e.clock.Now,
-		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-		InstanceID: instance,
-	}
-}
+// instance returns another instance's dependencies (own singleflight, own
+// keyset cache) over st.
+func (e *env) instance(t testing.TB, st store.Store) *app.Deps { return e.Instance(t, st) }
 
 // connect runs Begin → sandbox consent → Callback for email.
 func (e *env) connect(t testing.TB, f *oauthflow.Flow, email string) string {
@@ -123,11 +85,11 @@ func testSingleFlightAcrossInstances(t *testing.T, stores []store.Store) {
 	e := newEnv(t)
 	flows := make([]*oauthflow.Flow, len(stores))
 	for i, st := range stores {
-		flows[i] = e.flow(st, "instance-"+string(rune('a'+i)))
+		flows[i] = e.instance(t, st).Flow
 	}
 	userID := e.connect(t, flows[0], "erin@example.com")
 	e.clock.Advance(59 * time.Minute)
-	e.sb.ResetStats()
+	e.Sandbox.ResetStats()
 
 	const perInstance = 20
 	tokens := make([]string, len(flows)*perInstance)
@@ -149,7 +111,7 @@ func testSingleFlightAcrossInstances(t *testing.T, stores []store.Store) {
 			t.Errorf("call %d got a different access token than call 0", i)
 		}
 	}
-	if got := e.sb.Stats().TokenCalls["refresh_token"]; got != 1 {
+	if got := e.Sandbox.Stats().TokenCalls["refresh_token"]; got != 1 {
 		t.Errorf("refresh calls at the token endpoint = %d, want 1", got)
 	}
 	c, err := stores[0].GetCredential(context.Background(), userID)
@@ -163,7 +125,7 @@ func testSingleFlightAcrossInstances(t *testing.T, stores []store.Store) {
 func TestCiphertextMovedToAnotherUser(t *testing.T) {
 	e := newEnv(t)
 	st := memstore.New()
-	f := e.flow(st, "a")
+	f := e.instance(t, st).Flow
 	ctx := context.Background()
 	alice := e.connect(t, f, "alice@example.com")
 	bob := e.connect(t, f, "bob@example.com")
@@ -176,12 +138,12 @@ func TestCiphertextMovedToAnotherUser(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	e.sb.ResetStats()
+	e.Sandbox.ResetStats()
 	_, err := f.AccessToken(ctx, bob)
 	if !errors.Is(err, keyset.ErrOpen) {
 		t.Errorf("AccessToken with a moved ciphertext: err %v, want keyset.ErrOpen", err)
 	}
-	if n := e.sb.Stats().TokenCalls["refresh_token"]; n != 0 {
+	if n := e.Sandbox.Stats().TokenCalls["refresh_token"]; n != 0 {
 		t.Errorf("token endpoint called %d times with another user's token, want 0", n)
 	}
 }
@@ -191,12 +153,13 @@ func TestCiphertextMovedToAnotherUser(t *testing.T) {
 func TestKeyRotation(t *testing.T) {
 	e := newEnv(t)
 	st := memstore.New()
-	f := e.flow(st, "a")
+	d := e.instance(t, st)
+	f := d.Flow
 	ctx := context.Background()
 	user := e.connect(t, f, "frank@example.com")
 	before, _ := st.GetCredential(ctx, user)
 
-	rotated := rotate(t, e)
+	rotated := rotate(t, e, d)
 	if before.RefreshToken.KeyID == rotated {
 		t.Fatalf("test setup: the rotation did not change the primary key")
 	}
@@ -221,20 +184,15 @@ func TestKeyRotation(t *testing.T) {
 	}
 }
 
-// rotate rotates the env's keyset secret (old keys kept, new primaries)
-// and returns the new primary encryption key id.
-func rotate(t testing.TB, e *env) string {
+// rotate rotates the env's keyset secret (old keys kept, new primaries),
+// makes the instance d read it again, and returns the new primary
+// encryption key id.
+func rotate(t testing.TB, e *env, d *app.Deps) string {
 	t.Helper()
-	data, err := keyset.Rotate(e.keysData, "v2")
-	if err != nil {
-		t.Fatalf("rotate: %v", err)
+	e.RotateKeys(t, "v2")
+	if err := d.ReloadKeys(context.Background()); err != nil {
+		t.Fatalf("reload the rotated keyset: %v", err)
 	}
-	ks, err := keyset.Parse(data)
-	if err != nil {
-		t.Fatalf("parse rotated keyset: %v", err)
-	}
-	e.keysData = data
-	e.keys.Store(ks)
 	return "enc-v2"
 }
 
@@ -243,18 +201,18 @@ func rotate(t testing.TB, e *env) string {
 // outage — a 503 for callers — not as a bad token.
 func TestVerifyIDTokenKeysUnreachable(t *testing.T) {
 	e := newEnv(t)
-	f := e.flow(memstore.New(), "a")
+	f := e.instance(t, memstore.New()).Flow
 	ctx := context.Background()
 	if _, err := f.Provider(ctx); err != nil {
 		t.Fatalf("discovery: %v", err)
 	}
-	tok, err := e.sb.MintIDToken("https://fn.example.com/list-messages", "scheduler@example.iam.gserviceaccount.com", time.Hour)
+	tok, err := e.Sandbox.MintIDToken("https://fn.example.com/list-messages", "scheduler@example.iam.gserviceaccount.com", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv.Close()
+	e.Server.Close()
 	_, err = f.VerifyIDToken(ctx, tok, "https://fn.example.com/list-messages")
-	if !oauthflow.IsTemporary(err) {
+	if !apperr.Temporary(err) {
 		t.Errorf("VerifyIDToken with the JWKS unreachable: err %v, want a temporary upstream error", err)
 	}
 }

@@ -25,7 +25,7 @@ func (f *Flow) Revoke(ctx context.Context, userID string) error {
 	case errors.Is(err, store.ErrNotFound):
 		return f.Store.DeleteMailbox(ctx, userID)
 	case err != nil:
-		return storeError(err)
+		return err
 	}
 	if c.Status == store.StatusActive && !c.RefreshToken.IsZero() {
 		rt, err := f.open(ctx, userID, FieldRefreshToken, c.RefreshToken)
@@ -33,14 +33,14 @@ func (f *Flow) Revoke(ctx context.Context, userID string) error {
 			return err
 		}
 		if err := f.revokeAtProvider(ctx, rt); err != nil {
-			return upstreamHTTP("token revocation", err)
+			return upstreamErr("token revocation", err)
 		}
 	}
 	if err := f.Store.DeleteCredential(ctx, userID); err != nil {
-		return storeError(err)
+		return err
 	}
 	if err := f.Store.DeleteMailbox(ctx, userID); err != nil {
-		return storeError(err)
+		return err
 	}
 	f.logger().InfoContext(ctx, "user disconnected", slog.String("user_id", userID))
 	return nil
@@ -56,7 +56,7 @@ func (f *Flow) revokeAtProvider(ctx context.Context, token string) error {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := f.HTTPClient.Do(req)
 	if err != nil {
-		return unavailable("token revocation", errors.New("revocation endpoint unreachable"))
+		return &UpstreamError{Op: "token revocation", Temporary: true, Err: err}
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))

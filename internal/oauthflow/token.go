@@ -9,6 +9,8 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"example.com/gmailoauth/internal/apperr"
+	"example.com/gmailoauth/internal/keyset"
 	"example.com/gmailoauth/internal/store"
 )
 
@@ -16,13 +18,14 @@ import (
 // expires within the skew. Refreshes are single-flight: within an instance
 // through a singleflight group, across instances through a short lease taken
 // in a store transaction (the lease holder alone calls the token endpoint;
-// the others wait and re-read its result). A *ReauthError means the user must
-// consent again; an error for which IsTemporary holds is worth a retry.
+// the others wait and re-read its result). Errors are *apperr.Error values:
+// reauthorization_required means the user must consent again; one for
+// which apperr.Temporary holds is worth a retry.
 func (f *Flow) AccessToken(ctx context.Context, userID string) (string, error) {
 	c, err := f.Store.GetCredential(ctx, userID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return "", errNoGrant(userID)
+			return "", errNoGrant()
 		}
 		return "", err
 	}
@@ -34,7 +37,7 @@ func (f *Flow) AccessToken(ctx context.Context, userID string) (string, error) {
 	}
 	// One refresh per user per instance; it outlives a caller that gives up.
 	ch := f.refreshes.DoChan(userID, func() (any, error) {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), defaultRefreshLimit)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshLimit)
 		defer cancel()
 		return f.refresh(rctx, userID)
 	})
@@ -51,7 +54,7 @@ func (f *Flow) AccessToken(ctx context.Context, userID string) (string, error) {
 
 // fresh reports whether c's access token is valid beyond the skew.
 func (f *Flow) fresh(c *store.Credential) bool {
-	return !c.AccessToken.IsZero() && f.Now().Add(f.expirySkew()).Before(c.AccessTokenExpiry)
+	return !c.AccessToken.IsZero() && f.Now().Add(expirySkew).Before(c.AccessTokenExpiry)
 }
 
 func (f *Flow) refresh(ctx context.Context, userID string) (string, error) {
@@ -71,13 +74,13 @@ func (f *Flow) refresh(ctx context.Context, userID string) (string, error) {
 				return nil, nil // someone else is refreshing
 			}
 			cur.RefreshLeaseOwner = owner
-			cur.RefreshLeaseUntil = now.Add(f.leaseTTL())
+			cur.RefreshLeaseUntil = now.Add(leaseTTL)
 			acquired = true
 			return cur, nil
 		})
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			return "", errNoGrant(userID)
+			return "", errNoGrant()
 		case err != nil:
 			return "", err
 		case c.Status != store.StatusActive:
@@ -92,7 +95,7 @@ func (f *Flow) refresh(ctx context.Context, userID string) (string, error) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return "", unavailable("waiting for another instance's token refresh", ctx.Err())
+			return "", upstreamErr("waiting for another instance's token refresh", ctx.Err())
 		case <-t.C:
 		}
 		wait = min(wait*2, 400*time.Millisecond)
@@ -116,18 +119,18 @@ func (f *Flow) refreshAsOwner(ctx context.Context, c *store.Credential, owner st
 			if merr := f.MarkRevoked(ctx, userID, "invalid_grant: the refresh token was revoked or expired"); merr != nil {
 				return "", merr
 			}
-			return "", &ReauthError{UserID: userID, Email: c.Email, Reason: "the refresh token was revoked or expired"}
+			return "", reauth("the refresh token was revoked or expired")
 		}
 		f.releaseLease(ctx, userID, owner)
 		f.logger().WarnContext(ctx, "token refresh failed", slog.String("user_id", userID), slog.String("error", describe(err)))
-		return "", upstream("token refresh", err)
+		return "", upstreamErr("token refresh", err)
 	}
 	access, err := f.sealFor(userID, FieldAccessToken, tok.AccessToken)
 	if err != nil {
 		return "", err
 	}
 	var newRefresh store.Sealed
-	if tok.RefreshToken != "" && (tok.RefreshToken != rt || f.Keys().NeedsReseal(c.RefreshToken)) {
+	if tok.RefreshToken != "" && (tok.RefreshToken != rt || needsReseal(f.Keys(), c.RefreshToken)) {
 		if newRefresh, err = f.sealFor(userID, FieldRefreshToken, tok.RefreshToken); err != nil {
 			return "", err
 		}
@@ -154,7 +157,7 @@ func (f *Flow) refreshAsOwner(ctx context.Context, c *store.Credential, owner st
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return "", &ReauthError{UserID: userID, Reason: "the user disconnected"}
+		return "", reauth("the user disconnected")
 	case err != nil:
 		return "", err
 	case stored.Status != store.StatusActive:
@@ -219,23 +222,25 @@ func (f *Flow) Reseal(ctx context.Context, userID string) (bool, error) {
 	wrote := false
 	_, err := f.Store.UpdateCredential(ctx, userID, func(cur *store.Credential) (*store.Credential, error) {
 		wrote = false
-		if cur == nil || (!ks.NeedsReseal(cur.RefreshToken) && !ks.NeedsReseal(cur.AccessToken)) {
+		if cur == nil || (!needsReseal(ks, cur.RefreshToken) && !needsReseal(ks, cur.AccessToken)) {
 			return nil, nil
 		}
 		for _, fld := range []struct {
 			name string
 			s    *store.Sealed
 		}{{FieldRefreshToken, &cur.RefreshToken}, {FieldAccessToken, &cur.AccessToken}} {
-			if !ks.NeedsReseal(*fld.s) {
+			if !needsReseal(ks, *fld.s) {
 				continue
 			}
-			pt, err := ks.Open(*fld.s, userID, fld.name)
+			pt, err := ks.Open(keyset.Sealed(*fld.s), userID, fld.name)
 			if err != nil {
 				return nil, err
 			}
-			if *fld.s, err = ks.Seal(pt, userID, fld.name); err != nil {
+			sealed, err := ks.Seal(pt, userID, fld.name)
+			if err != nil {
 				return nil, err
 			}
+			*fld.s = store.Sealed(sealed)
 		}
 		cur.UpdatedAt = f.Now()
 		wrote = true
@@ -244,12 +249,10 @@ func (f *Flow) Reseal(ctx context.Context, userID string) (bool, error) {
 	return wrote, err
 }
 
-// errNoGrant is the ReauthError for a user with nothing stored.
-func errNoGrant(userID string) *ReauthError {
-	return &ReauthError{UserID: userID, Reason: "no grant is stored for this user"}
-}
+// errNoGrant is the error for a user with nothing stored.
+func errNoGrant() *apperr.Error { return reauth("no grant is stored for this user") }
 
-// errRevoked is the ReauthError for a credential marked revoked.
-func errRevoked(c *store.Credential) *ReauthError {
-	return &ReauthError{UserID: c.UserID, Email: c.Email, Reason: "the grant was revoked (" + c.RevokedReason + ")"}
+// errRevoked is the error for a credential marked revoked.
+func errRevoked(c *store.Credential) *apperr.Error {
+	return reauth("the grant was revoked (" + c.RevokedReason + ")")
 }

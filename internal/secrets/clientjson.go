@@ -20,14 +20,10 @@ type ClientConfig struct {
 	// ClientSecret is the OAuth client secret.
 	ClientSecret string
 	// RedirectURIs are the client's authorized redirect URIs, in file
-	// order; empty when the file lists none.
+	// order; empty when the file lists none. The endpoints the file also
+	// names (auth_uri, token_uri) are not read: the configuration says
+	// which endpoints to call.
 	RedirectURIs []string
-	// AuthURI is the authorization endpoint named in the file, empty when
-	// the file omits it.
-	AuthURI string
-	// TokenURI is the token endpoint named in the file, empty when the file
-	// omits it.
-	TokenURI string
 }
 
 // String returns a description of c with the client secret redacted.
@@ -35,8 +31,8 @@ func (c *ClientConfig) String() string {
 	if c == nil {
 		return "<nil>"
 	}
-	return fmt.Sprintf("ClientConfig{ClientID: %q, ClientSecret: %s, RedirectURIs: %q, AuthURI: %q, TokenURI: %q}",
-		c.ClientID, redacted(c.ClientSecret), c.RedirectURIs, c.AuthURI, c.TokenURI)
+	return fmt.Sprintf("ClientConfig{ClientID: %q, ClientSecret: %s, RedirectURIs: %q}",
+		c.ClientID, redacted(c.ClientSecret), c.RedirectURIs)
 }
 
 // GoString returns the same redacted description as String, for %#v.
@@ -51,8 +47,6 @@ func (c *ClientConfig) LogValue() slog.Value {
 		slog.String("client_id", c.ClientID),
 		slog.String("client_secret", redacted(c.ClientSecret)),
 		slog.Any("redirect_uris", c.RedirectURIs),
-		slog.String("auth_uri", c.AuthURI),
-		slog.String("token_uri", c.TokenURI),
 	)
 }
 
@@ -86,8 +80,6 @@ type clientSection struct {
 	ClientID     string   `json:"client_id"`
 	ClientSecret string   `json:"client_secret"`
 	RedirectURIs []string `json:"redirect_uris"`
-	AuthURI      string   `json:"auth_uri"`
-	TokenURI     string   `json:"token_uri"`
 }
 
 // ParseClientJSON parses Google's OAuth client JSON, as downloaded from the
@@ -95,8 +87,8 @@ type clientSection struct {
 // in a "web" object. A Desktop client ("installed") is refused, because the
 // callback needs the web client's registered redirect URI; so is a service
 // account key. Malformed JSON, a missing "web" object, an empty client_id or
-// client_secret, and redirect, auth or token URIs that are not absolute
-// http(s) URLs are reported as a *ClientJSONError, whose message never
+// client_secret, and redirect URIs that are not absolute http(s) URLs are
+// reported as a *ClientJSONError, whose message never
 // contains the secret or the raw JSON.
 func ParseClientJSON(data []byte) (*ClientConfig, error) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a BOM from editors on Windows
@@ -128,18 +120,10 @@ func ParseClientJSON(data []byte) (*ClientConfig, error) {
 			return nil, &ClientJSONError{Reason: fmt.Sprintf("web.redirect_uris[%d] (%q) is not an absolute http(s) URL", i, u)}
 		}
 	}
-	if w.AuthURI != "" && !absoluteHTTPURL(w.AuthURI) {
-		return nil, &ClientJSONError{Reason: fmt.Sprintf("web.auth_uri (%q) is not an absolute http(s) URL", w.AuthURI)}
-	}
-	if w.TokenURI != "" && !absoluteHTTPURL(w.TokenURI) {
-		return nil, &ClientJSONError{Reason: fmt.Sprintf("web.token_uri (%q) is not an absolute http(s) URL", w.TokenURI)}
-	}
 	return &ClientConfig{
 		ClientID:     w.ClientID,
 		ClientSecret: w.ClientSecret,
 		RedirectURIs: w.RedirectURIs,
-		AuthURI:      w.AuthURI,
-		TokenURI:     w.TokenURI,
 	}, nil
 }
 

@@ -13,6 +13,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"example.com/gmailoauth/internal/apperr"
 )
 
 // Errors returned by every Store implementation. Callers compare with errors.Is.
@@ -23,8 +25,9 @@ var (
 	// has been deleted all the same: a state is single use whatever happens.
 	ErrStateExpired = errors.New("store: state expired")
 	// ErrUnavailable wraps failures of the backing service (timeouts, network,
-	// aborted transactions after retries), so handlers can answer 503.
-	ErrUnavailable = errors.New("store: unavailable")
+	// aborted transactions after retries). It is an *apperr.Error with code
+	// Unavailable, so every path answers a storage outage the same way.
+	ErrUnavailable error = &apperr.Error{Code: apperr.Unavailable, Message: "storage is unavailable; try again shortly"}
 )
 
 // Credential status values.
@@ -33,9 +36,10 @@ const (
 	StatusRevoked = "revoked"
 )
 
-// Sealed is a ciphertext produced by the keyset package: AES-256-GCM with the
-// user id as associated data. KeyID names the key that sealed it, so old keys
-// keep opening old documents after a rotation.
+// Sealed is a ciphertext as the keyset package makes it (keyset.Sealed has
+// the same fields): AES-256-GCM with the user id as associated data. KeyID
+// names the key that sealed it, so old keys keep opening old documents after
+// a rotation.
 type Sealed struct {
 	KeyID      string `firestore:"key_id"`
 	Ciphertext []byte `firestore:"ciphertext"`
@@ -93,32 +97,32 @@ type AuthState struct {
 
 // Mailbox is the sync checkpoint of one user, stored at mailboxes/{UserID}.
 type Mailbox struct {
-	UserID      string    `firestore:"-"`
-	HistoryID   uint64    `firestore:"history_id"`
-	LastSyncAt  time.Time `firestore:"last_sync_at"`
-	LastError   string    `firestore:"last_error"`
-	LastErrorAt time.Time `firestore:"last_error_at"`
+	UserID      string
+	HistoryID   uint64
+	LastSyncAt  time.Time
+	LastError   string
+	LastErrorAt time.Time
 	// FullSyncPageToken is set while a first (full) sync is part-way through,
 	// so the next run resumes the listing instead of starting again.
-	FullSyncPageToken string `firestore:"full_sync_page_token"`
+	FullSyncPageToken string
 	// PendingHistoryID is the mailbox historyId recorded when a full sync
 	// started; it becomes HistoryID when the listing completes.
-	PendingHistoryID uint64 `firestore:"pending_history_id"`
-	MessageCount     int    `firestore:"message_count"`
+	PendingHistoryID uint64
+	MessageCount     int
 }
 
 // MessageMeta is the synced metadata of one message, stored at
 // mailboxes/{UserID}/messages/{ID}.
 type MessageMeta struct {
-	ID           string   `firestore:"-"`
-	ThreadID     string   `firestore:"thread_id"`
-	Subject      string   `firestore:"subject"`
-	From         string   `firestore:"from"`
-	Date         string   `firestore:"date"`
-	Snippet      string   `firestore:"snippet"`
-	LabelIDs     []string `firestore:"label_ids"`
-	InternalDate int64    `firestore:"internal_date"`
-	HistoryID    uint64   `firestore:"history_id"`
+	ID           string
+	ThreadID     string
+	Subject      string
+	From         string
+	Date         string
+	Snippet      string
+	LabelIDs     []string
+	InternalDate int64
+	HistoryID    uint64
 }
 
 // SweepState is where the scheduler's sweep stands, stored at

@@ -1,4 +1,4 @@
-package syncer
+package syncer_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"example.com/gmailoauth/internal/store"
+	"example.com/gmailoauth/internal/syncer"
 )
 
 // TestSweepResumesFromStoredState starts a sweep on a new Syncer (another
@@ -27,7 +28,7 @@ func TestSweepResumesFromStoredState(t *testing.T) {
 		if err := e.store.PutSweepState(ctx, store.SweepState{After: ids[1], RoundStart: roundStart}); err != nil {
 			t.Fatal(err)
 		}
-		other := &Syncer{Store: e.store, Tokens: e.flow, GmailURL: e.syncer.GmailURL, Client: e.syncer.Client, Log: e.syncer.Log}
+		other := &syncer.Syncer{Store: e.store, Gmail: e.syncer.Gmail, Log: e.syncer.Log}
 		sum, err := other.Sweep(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -144,7 +145,7 @@ func TestRelabelReadsStoredMessagesAtOnce(t *testing.T) {
 		if err != nil {
 			t.Fatalf("SyncUser: %v", err)
 		}
-		if res.Kind != KindIncremental || res.Added != 0 || res.Removed != 0 {
+		if res.Kind != syncer.KindIncremental || res.Added != 0 || res.Removed != 0 {
 			t.Fatalf("result = %+v, want an incremental sync with label changes only", res)
 		}
 		if calls := e.sb.Stats().GmailCalls; calls["messages.get"] != 0 || calls["history.list"] != 1 {

@@ -1,69 +1,30 @@
-package syncer
+package syncer_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/oauth2"
-	"google.golang.org/api/gmail/v1"
+	gmailv1 "google.golang.org/api/gmail/v1"
 	"google.golang.org/api/option"
 
-	"example.com/gmailoauth/internal/gmailquota"
-	"example.com/gmailoauth/internal/keyset"
-	"example.com/gmailoauth/internal/oauthflow"
+	"example.com/gmailoauth/internal/gmail"
 	"example.com/gmailoauth/internal/local/sandbox"
+	"example.com/gmailoauth/internal/local/testenv"
+	"example.com/gmailoauth/internal/oauthflow"
 	"example.com/gmailoauth/internal/store"
 	"example.com/gmailoauth/internal/store/fsstore/fstest"
 	"example.com/gmailoauth/internal/store/memstore"
+	"example.com/gmailoauth/internal/syncer"
 )
-
-const (
-	testClientID     = "sync-test.apps.googleusercontent.com"
-	testClientSecret = "sync-test-secret"
-	testRedirect     = "http://127.0.0.1:9/callback"
-)
-
-var (
-	keyOnce sync.Once
-	rsaKey  *rsa.PrivateKey
-	ksOnce  sync.Once
-	testKS  *keyset.Keyset
-)
-
-func sharedRSA() *rsa.PrivateKey {
-	keyOnce.Do(func() {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			panic(err)
-		}
-		rsaKey = k
-	})
-	return rsaKey
-}
-
-func sharedKeyset(t testing.TB) *keyset.Keyset {
-	ksOnce.Do(func() {
-		data, err := keyset.Generate("t1")
-		if err != nil {
-			panic(err)
-		}
-		if testKS, err = keyset.Parse(data); err != nil {
-			panic(err)
-		}
-	})
-	return testKS
-}
 
 // storeKind names the stores the tests run on.
 type storeKind string
@@ -96,118 +57,57 @@ func forEachStore(t *testing.T, fn func(t *testing.T, kind storeKind)) {
 	}
 }
 
-// env is a sandbox, a store, an OAuth flow and a Syncer wired as in production.
+// env is a thin view of a testenv.Env (the sandbox and the functions'
+// own wiring, app.Build) for the sync tests.
 type env struct {
+	te     *testenv.Env
 	sb     *sandbox.Sandbox
-	srv    interface{ Close() }
-	store  store.Store
+	store  store.Store // the store the flow and the syncer were built on
 	flow   *oauthflow.Flow
-	quota  *gmailquota.Transport
-	syncer *Syncer
-	oauth  *oauth2.Config
-	hc     *http.Client
-	emails map[string]string // sub -> email
-	mu     sync.Mutex
+	syncer *syncer.Syncer // env.Deps.Syncer: tests set its fields
 }
 
 type envOpts struct {
-	mailboxSize int // default mailbox size of the sandbox (0 = sandbox default)
-	userQuota   float64
-	projQuota   float64
+	mailboxSize int     // default mailbox size of the sandbox (0 = sandbox default, <0 = empty)
+	userQuota   float64 // units/minute of the client's per-user bucket (0 = Gmail's default, <0 = unlimited)
+	projQuota   float64 // units/minute of the client's project bucket (0 = Gmail's default, <0 = unlimited)
 	logger      *slog.Logger
+}
+
+// quotaSetting turns an envOpts quota into a GMAIL_QUOTA_* value.
+func quotaSetting(v float64) string {
+	if v < 0 {
+		return strconv.Itoa(testenv.Unlimited)
+	}
+	return strconv.FormatInt(int64(v), 10)
 }
 
 func newEnv(t testing.TB, kind storeKind, o envOpts) *env {
 	t.Helper()
-	sb, srv, err := sandbox.StartServer(sandbox.Config{
-		ClientID: testClientID, ClientSecret: testClientSecret,
-		RedirectURIs: []string{testRedirect}, SigningKey: sharedRSA(), MailboxSize: max(0, o.mailboxSize),
-	})
-	if err != nil {
-		t.Fatal(err)
+	cfg := map[string]string{"SYNC_CONCURRENCY": "8"}
+	if o.userQuota != 0 {
+		cfg["GMAIL_QUOTA_USER_PER_MIN"] = quotaSetting(o.userQuota)
 	}
-	t.Cleanup(srv.Close)
-	if o.mailboxSize < 0 {
-		sb.SetDefaultMailboxSize(0)
+	if o.projQuota != 0 {
+		cfg["GMAIL_QUOTA_PROJECT_PER_MIN"] = quotaSetting(o.projQuota)
 	}
-	st := newStore(t, kind)
-	base := http.DefaultTransport.(*http.Transport).Clone()
-	base.MaxIdleConns = 4096
-	base.MaxIdleConnsPerHost = 4096
-	hc := &http.Client{Timeout: 30 * time.Second, Transport: base,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	ks := sharedKeyset(t)
-	log := o.logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	oc := &oauth2.Config{
-		ClientID: testClientID, ClientSecret: testClientSecret, RedirectURL: testRedirect,
-		Scopes:   []string{sandbox.ScopeGmailReadonly},
-		Endpoint: oauth2.Endpoint{AuthURL: sb.AuthURL(), TokenURL: sb.TokenURL(), AuthStyle: oauth2.AuthStyleInParams},
-	}
-	flow := &oauthflow.Flow{
-		Store: st, OAuth: oc, RevokeURL: sb.RevokeURL(), Issuer: sb.Issuer(), HTTPClient: hc,
-		Keys: func() *keyset.Keyset { return ks }, Now: time.Now, Log: log, InstanceID: "test",
-	}
-	qt := &gmailquota.Transport{Base: base, UserUnitsPerMinute: o.userQuota, ProjectUnitsPerMinute: o.projQuota,
-		BaseDelay: 50 * time.Millisecond}
-	sy := &Syncer{
-		Store: st, Tokens: flow, GmailURL: sb.GmailURL(),
-		Client: &http.Client{Timeout: 2 * time.Minute, Transport: qt},
-		Log:    log, Query: "", UserConcurrency: 8, MetadataConcurrency: 10,
-	}
-	return &env{sb: sb, srv: srv, store: st, flow: flow, quota: qt, syncer: sy, oauth: oc, hc: hc, emails: map[string]string{}}
+	te := testenv.New(t, testenv.Options{Store: newStore(t, kind), MailboxSize: o.mailboxSize, Env: cfg, Logger: o.logger})
+	sy := te.Deps.Syncer
+	// The tests' defaults: every message (config would say newer_than:30d),
+	// no sweep deadline other than the context's, quick backoff.
+	sy.Query = ""
+	sy.MetadataConcurrency = 10
+	sy.Deadline = 0
+	sy.Gmail.Retry = gmail.Retry{BaseDelay: 50 * time.Millisecond}
+	return &env{te: te, sb: te.Sandbox, store: te.Store, flow: te.Deps.Flow, syncer: sy}
 }
 
-// connect runs the authorization-code flow (offline, consent, PKCE) against
-// the sandbox for email and stores the grant as the callback does: tokens
-// sealed with the user id as associated data. It returns the user id (sub).
+// connect takes email through the real OAuth flow (Flow.Begin, the
+// sandbox's consent, Flow.Callback) and returns the user id (sub).
 func (e *env) connect(t testing.TB, email string) string {
 	t.Helper()
-	v := oauth2.GenerateVerifier()
-	u := e.oauth.AuthCodeURL("st", oauth2.AccessTypeOffline, oauth2.SetAuthURLParam("prompt", "consent"),
-		oauth2.SetAuthURLParam("login_hint", email), oauth2.S256ChallengeOption(v))
-	resp, err := e.hc.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound {
-		t.Fatalf("authorize: %d %s", resp.StatusCode, body)
-	}
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, e.hc)
-	tok, err := e.oauth.Exchange(ctx, loc.Query().Get("code"), oauth2.VerifierOption(v))
-	if err != nil {
-		t.Fatalf("exchange: %v", err)
-	}
-	sub := sandbox.SubFor(email)
-	ks := sharedKeyset(t)
-	rt, err := ks.Seal([]byte(tok.RefreshToken), sub, oauthflow.FieldRefreshToken)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at, err := ks.Seal([]byte(tok.AccessToken), sub, oauthflow.FieldAccessToken)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	_, err = e.store.UpdateCredential(context.Background(), sub, func(*store.Credential) (*store.Credential, error) {
-		return &store.Credential{Email: email, RefreshToken: rt, AccessToken: at, AccessTokenExpiry: tok.Expiry,
-			Scopes: []string{sandbox.ScopeGmailReadonly}, Status: store.StatusActive, CreatedAt: now, UpdatedAt: now, LastRefreshAt: now}, nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.mu.Lock()
-	e.emails[sub] = email
-	e.mu.Unlock()
-	return sub
+	uid, _ := e.te.Connect(t, email)
+	return uid
 }
 
 // connectMany connects n users user0000@…, concurrently, and returns their ids.
@@ -226,6 +126,9 @@ func (e *env) connectMany(t testing.TB, prefix string, n int) []string {
 		}()
 	}
 	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
 	return ids
 }
 
@@ -249,7 +152,10 @@ func (e *env) stored(t testing.TB, userID string) []string {
 	}
 }
 
-// gmailIDs lists every message id of email in the sandbox (as Gmail sees it
+// plainHTTP sends the tests' own Gmail calls: no quota buckets, no retries.
+var plainHTTP = &http.Client{Timeout: 30 * time.Second}
+
+// gmailIDs lists every message id of userID in the sandbox (as Gmail sees it
 // for the syncer's query), sorted, through the Gmail API.
 func (e *env) gmailIDs(t testing.TB, userID string) []string {
 	t.Helper()
@@ -258,23 +164,23 @@ func (e *env) gmailIDs(t testing.TB, userID string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := newPlainService(ctx, e.sb.GmailURL(), at)
+	c, err := gmail.NewClient(ctx, e.sb.GmailURL(), plainHTTP, at, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
-	call := svc.Users.Messages.List("me").MaxResults(500)
-	if e.syncer.Query != "" {
-		call = call.Q(e.syncer.Query)
-	}
-	err = call.Pages(ctx, func(r *gmailListResponse) error {
-		for _, m := range r.Messages {
-			out = append(out, m.Id)
+	q := gmail.ListQuery{Q: e.syncer.Query, MaxResults: gmail.MaxPageSize}
+	for {
+		page, err := c.ListMessages(ctx, q)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+		for _, m := range page.Messages {
+			out = append(out, m.ID)
+		}
+		if q.PageToken = page.NextPageToken; q.PageToken == "" {
+			break
+		}
 	}
 	sort.Strings(out)
 	return out
@@ -297,11 +203,11 @@ func (e *env) mailbox(t testing.TB, userID string) *store.Mailbox {
 	return mb
 }
 
-type gmailListResponse = gmail.ListMessagesResponse
-
-func newPlainService(ctx context.Context, baseURL, accessToken string) (*gmail.Service, error) {
+// newPlainService is Google's Gmail client library with a fixed access
+// token, as a program without the syncer would call Gmail.
+func newPlainService(ctx context.Context, baseURL, accessToken string) (*gmailv1.Service, error) {
 	hc := oauth2.NewClient(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: accessToken}))
-	return gmail.NewService(ctx, option.WithEndpoint(baseURL), option.WithHTTPClient(hc))
+	return gmailv1.NewService(ctx, option.WithEndpoint(baseURL), option.WithHTTPClient(hc))
 }
 
 // countingStore counts the writes of a sync.

@@ -1,17 +1,22 @@
-package syncer
+package syncer_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"example.com/gmailoauth/internal/gmail"
 	"example.com/gmailoauth/internal/local/sandbox"
 	"example.com/gmailoauth/internal/store"
+	"example.com/gmailoauth/internal/syncer"
 )
 
 func sortedCopy(s []string) []string {
@@ -52,7 +57,7 @@ func TestFirstSync(t *testing.T) {
 		if len(want) == 0 || len(want) >= 260 {
 			t.Fatalf("query should select some but not all of the 260 seeded messages, got %d", len(want))
 		}
-		if res.Kind != KindFull || !res.Complete || res.Added != len(want) {
+		if res.Kind != syncer.KindFull || !res.Complete || res.Added != len(want) {
 			t.Fatalf("result = %+v, want a complete full sync adding %d", res, len(want))
 		}
 		wantSame(t, "stored messages", e.stored(t, uid), want)
@@ -107,7 +112,7 @@ func TestIncrementalSync(t *testing.T) {
 		if err != nil {
 			t.Fatalf("SyncUser: %v", err)
 		}
-		if res.Kind != KindIncremental || res.Added != 7 || res.Removed != 4 || !res.Complete {
+		if res.Kind != syncer.KindIncremental || res.Added != 7 || res.Removed != 4 || !res.Complete {
 			t.Fatalf("result = %+v, want incremental +7 -4", res)
 		}
 		st := e.sb.Stats()
@@ -190,7 +195,7 @@ func TestFallbackFullSyncOn404(t *testing.T) {
 		if err != nil {
 			t.Fatalf("SyncUser: %v", err)
 		}
-		if !res.Fallback || res.Kind != KindFull || !res.Complete || res.Removed != 2 {
+		if !res.Fallback || res.Kind != syncer.KindFull || !res.Complete || res.Removed != 2 {
 			t.Fatalf("result = %+v, want a complete fallback full sync removing 2", res)
 		}
 		if st := e.sb.Stats(); st.GmailCalls["history.list"] != 1 || st.GmailCalls["messages.list"] != 1 || st.GmailCalls["getProfile"] != 1 {
@@ -203,7 +208,7 @@ func TestFallbackFullSyncOn404(t *testing.T) {
 		// And the next sync is incremental again.
 		e.sb.AddMessages(email, 1)
 		res, err = e.syncer.SyncUser(ctx, uid)
-		if err != nil || res.Kind != KindIncremental || res.Added != 1 {
+		if err != nil || res.Kind != syncer.KindIncremental || res.Added != 1 {
 			t.Fatalf("after fallback: %+v, %v", res, err)
 		}
 	})
@@ -239,7 +244,7 @@ func TestNoChangeSyncMakesOneCallAndWritesNothing(t *testing.T) {
 
 // panickyTokens panics for one user, as a bug in one user's sync would.
 type panickyTokens struct {
-	Tokens
+	gmail.Tokens
 	user string
 }
 
@@ -248,6 +253,34 @@ func (p panickyTokens) AccessToken(ctx context.Context, userID string) (string, 
 		panic("boom for one user")
 	}
 	return p.Tokens.AccessToken(ctx, userID)
+}
+
+// insufficientScope answers every Gmail call made for one user (the user of
+// the request's context, see gmail.WithUser) as Gmail answers a token
+// without Gmail read access: 403 insufficientPermissions, which is not
+// retried. The real flow never stores such a grant (the callback refuses
+// it), so the test stands in for Gmail for that user.
+type insufficientScope struct {
+	user string
+	base http.RoundTripper
+}
+
+const insufficientScopeBody = `{"error":{"code":403,"message":"Request had insufficient authentication scopes.",` +
+	`"errors":[{"message":"Insufficient Permission","domain":"global","reason":"insufficientPermissions"}],"status":"PERMISSION_DENIED"}}`
+
+func (f insufficientScope) RoundTrip(r *http.Request) (*http.Response, error) {
+	if gmail.UserFrom(r.Context()) != f.user {
+		return f.base.RoundTrip(r)
+	}
+	if r.Body != nil {
+		r.Body.Close()
+	}
+	return &http.Response{
+		Status: "403 Forbidden", StatusCode: http.StatusForbidden, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header:        http.Header{"Content-Type": {"application/json; charset=UTF-8"}},
+		Body:          io.NopCloser(strings.NewReader(insufficientScopeBody)),
+		ContentLength: int64(len(insufficientScopeBody)), Request: r,
+	}, nil
 }
 
 func TestSweepRevokedUserMidSweepOthersComplete(t *testing.T) {
@@ -260,12 +293,13 @@ func TestSweepRevokedUserMidSweepOthersComplete(t *testing.T) {
 		// The user removes the app at Google: the stored grant still looks
 		// active, so the sweep finds out from Gmail (401) and the token endpoint.
 		e.sb.Revoke(revokedEmail)
-		// One user's Gmail answers an error the sweep does not retry: a grant
-		// with only the metadata scope cannot use q (403).
-		e.oauth.Scopes = []string{sandbox.ScopeGmailMetadata}
+		// One user's Gmail answers an error the sweep does not retry: 403,
+		// the grant cannot read mail.
 		gmailErrID := e.connect(t, "meta@example.com")
-		e.oauth.Scopes = []string{sandbox.ScopeGmailReadonly}
-		e.syncer.Tokens = panickyTokens{Tokens: e.flow, user: panicUser}
+		g := *e.syncer.Gmail // this test's own Service
+		g.HTTP = &http.Client{Timeout: g.HTTP.Timeout, Transport: insufficientScope{user: gmailErrID, base: g.HTTP.Transport}}
+		g.Tokens = panickyTokens{Tokens: e.flow, user: panicUser}
+		e.syncer.Gmail = &g
 		e.syncer.UserConcurrency = 4
 
 		sum, err := e.syncer.Sweep(context.Background())
@@ -475,28 +509,8 @@ func TestSyncOne(t *testing.T) {
 	if _, err := e.store.GetMailbox(context.Background(), sandbox.SubFor("other@example.com")); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the other user was synced too: %v", err)
 	}
-	if _, err := e.syncer.SyncOne(context.Background(), "999"); !errors.Is(err, ErrUnknownUser) {
+	if _, err := e.syncer.SyncOne(context.Background(), "999"); !errors.Is(err, syncer.ErrUnknownUser) {
 		t.Fatalf("unknown user: err = %v", err)
-	}
-}
-
-func TestTracker(t *testing.T) {
-	tr := newTracker("a")
-	for _, id := range []string{"b", "c", "d", "e"} {
-		tr.start(id)
-	}
-	tr.finish("c", true)
-	if p := tr.prefix(); p != "a" {
-		t.Fatalf("prefix %q", p)
-	}
-	tr.finish("b", true)
-	tr.finish("e", true)
-	if p := tr.prefix(); p != "c" {
-		t.Fatalf("prefix %q, want c", p)
-	}
-	tr.finish("d", false)
-	if p := tr.prefix(); p != "c" || tr.allDone() {
-		t.Fatalf("prefix %q allDone %v", p, tr.allDone())
 	}
 }
 

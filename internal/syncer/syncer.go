@@ -19,61 +19,47 @@
 // user's failure, revoked grant or panic is counted and the sweep goes on.
 // The sweep stops starting work at its deadline; users in flight finish
 // their current page and save it. The sweep cursor (the last user id before
-// which every user is done) is kept by a CursorStore, by default the store's
-// sweep state, so the next run (on any instance) continues where this one
-// stopped and a round ends when it reaches the last user.
+// which every user is done) is kept in the store's sweep state, so the next
+// run (on any instance) continues where this one stopped and a round ends
+// when it reaches the last user.
 package syncer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"runtime/debug"
 	"sync"
 	"time"
 
-	"example.com/gmailoauth/internal/gmailquota"
+	"example.com/gmailoauth/internal/gmail"
 	"example.com/gmailoauth/internal/store"
 )
 
 // Defaults of the Syncer's bounds.
 const (
-	DefaultUserConcurrency     = 8
-	DefaultMetadataConcurrency = 10
-	DefaultUsersPageSize       = 100
+	DefaultUserConcurrency = 8
+	DefaultUsersPageSize   = 100
 )
-
-// Tokens hands out access tokens; *oauthflow.Flow implements it (single
-// flight refresh, a *oauthflow.ReauthError when consent is needed).
-type Tokens interface {
-	AccessToken(ctx context.Context, userID string) (string, error)
-	ExpireAccessToken(ctx context.Context, userID string) error
-	MarkRevoked(ctx context.Context, userID, reason string) error
-}
 
 // Syncer syncs mailboxes. Set the fields, then use it; safe for concurrent use.
 type Syncer struct {
-	Store  store.Store
-	Tokens Tokens
-	// GmailURL is the Gmail API base URL, ending with "/".
-	GmailURL string
-	// Client sends Gmail calls; its transport should be a
-	// *gmailquota.Transport (quota buckets, backoff).
-	Client *http.Client
-	// Cursor keeps the sweep cursor between runs; nil keeps it in Store's
-	// sweep state (a StoreCursor stamped with Now).
-	Cursor CursorStore
-	Log    *slog.Logger
-	Now    func() time.Time
+	Store store.Store
+	// Gmail makes the calls: tokens, quota, the rule for a refused token,
+	// and the sync's patience.
+	Gmail *gmail.Service
+	Log   *slog.Logger
+	Now   func() time.Time
 
 	// Query selects the messages of a full sync (Gmail search syntax); ""
 	// means every message.
 	Query string
 	// UserConcurrency bounds the users synced at once in a sweep.
 	UserConcurrency int
-	// MetadataConcurrency bounds the messages.get calls of one user at once.
+	// MetadataConcurrency bounds the messages.get calls of one user at once
+	// (0 = gmail.DefaultMetadataConcurrency).
 	MetadataConcurrency int
 	// Deadline is how long a sweep may start new work; 0 means no limit
 	// other than the context's.
@@ -94,25 +80,6 @@ func (s *Syncer) log() *slog.Logger {
 		return s.Log
 	}
 	return slog.Default()
-}
-
-func (s *Syncer) metadataConcurrency() int {
-	if s.MetadataConcurrency > 0 {
-		return s.MetadataConcurrency
-	}
-	return DefaultMetadataConcurrency
-}
-
-func (s *Syncer) cursor() CursorStore {
-	if s.Cursor != nil {
-		return s.Cursor
-	}
-	return &StoreCursor{Store: s.Store, Now: s.now}
-}
-
-func (s *Syncer) withCounter(ctx context.Context) (context.Context, *gmailquota.Counter) {
-	c := &gmailquota.Counter{}
-	return gmailquota.WithCounter(ctx, c), c
 }
 
 // Summary is the answer of a sweep.
@@ -163,16 +130,17 @@ func (t *tally) add(res *Result, err error) {
 
 // SyncOne syncs one user and summarises it like a sweep of one.
 func (s *Syncer) SyncOne(ctx context.Context, userID string) (*Summary, error) {
-	start := time.Now()
+	start := s.now()
 	if _, err := s.Store.GetCredential(ctx, userID); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, ErrUnknownUser
 		}
 		return nil, err
 	}
-	ctx, cnt := s.withCounter(ctx)
+	cnt := &gmail.Counter{}
+	ctx = gmail.WithCounter(ctx, cnt)
 	var t tally
-	res, err := s.safeSync(ctx, userID, func() bool { return false })
+	res, err := s.safeSync(ctx, userID, func() bool { return false }, nil)
 	t.add(res, err)
 	sum := t.s
 	sum.Complete = err == nil
@@ -180,15 +148,16 @@ func (s *Syncer) SyncOne(ctx context.Context, userID string) (*Summary, error) {
 	return &sum, nil
 }
 
-func (s *Syncer) finish(sum *Summary, cnt *gmailquota.Counter, start time.Time) {
+func (s *Syncer) finish(sum *Summary, cnt *gmail.Counter, start time.Time) {
 	sum.GmailCalls = cnt.Calls.Load()
 	sum.QuotaUnits = cnt.Units.Load()
 	sum.RateLimited = cnt.RateLimited.Load()
-	sum.DurationMS = time.Since(start).Milliseconds()
+	sum.DurationMS = s.now().Sub(start).Milliseconds()
 }
 
-// safeSync runs syncUser, turning a panic into an error.
-func (s *Syncer) safeSync(ctx context.Context, userID string, stopping func() bool) (res *Result, err error) {
+// safeSync runs syncUser, turning a panic into an error (logged with its
+// stack), so one user's bug never stops a sweep.
+func (s *Syncer) safeSync(ctx context.Context, userID string, stopping func() bool, mb *store.Mailbox) (res *Result, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log().ErrorContext(ctx, "sync panicked", slog.String("user_id", userID),
@@ -196,111 +165,49 @@ func (s *Syncer) safeSync(ctx context.Context, userID string, stopping func() bo
 			res, err = &Result{Kind: KindNone}, fmt.Errorf("panic: %v", p)
 		}
 	}()
-	return s.syncUser(ctx, userID, stopping, nil)
+	return s.syncUser(ctx, userID, stopping, mb)
 }
 
 // Sweep syncs every active user, from the stored cursor on, until the last
 // user or the deadline.
 func (s *Syncer) Sweep(ctx context.Context) (*Summary, error) {
-	start := time.Now()
-	soft := time.Time{}
-	if s.Deadline > 0 {
-		soft = start.Add(s.Deadline)
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		// Leave a tenth of the time left (at least a second) to finish pages.
-		margin := max(time.Second, time.Until(dl)/10)
-		if d := dl.Add(-margin); soft.IsZero() || d.Before(soft) {
-			soft = d
-		}
-	}
-	stopping := func() bool {
-		return ctx.Err() != nil || !soft.IsZero() && !time.Now().Before(soft)
-	}
-	cs := s.cursor()
-	cur, err := cs.LoadCursor(ctx)
+	start := s.now()
+	stopping := s.stopAt(ctx, start)
+	st, err := s.Store.GetSweepState(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read sweep cursor: %w", err)
 	}
-	if cur.After == "" || cur.RoundStart.IsZero() {
-		cur = Cursor{RoundStart: s.now()}
+	if st.After == "" || st.RoundStart.IsZero() {
+		st = store.SweepState{RoundStart: s.now()}
 	}
-	ctx, cnt := s.withCounter(ctx)
-
-	workers := s.UserConcurrency
-	if workers <= 0 {
-		workers = DefaultUserConcurrency
-	}
-	pageSize := s.UsersPageSize
-	if pageSize <= 0 {
-		pageSize = DefaultUsersPageSize
-	}
+	cnt := &gmail.Counter{}
+	ctx = gmail.WithCounter(ctx, cnt)
 
 	var t tally
-	tr := newTracker(cur.After)
+	tr := newTracker(st.After)
 	jobs := make(chan string)
 	var wg sync.WaitGroup
-	for range workers {
+	for range cmp.Or(s.UserConcurrency, DefaultUserConcurrency) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for id := range jobs {
-				done := s.sweepOne(ctx, id, cur.RoundStart, stopping, &t)
-				tr.finish(id, done)
+				tr.finish(id, s.sweepOne(ctx, id, st.RoundStart, stopping, &t))
 			}
 		}()
 	}
-
-	// The producer pages through credentials in id order.
-	after, exhausted, listErr := cur.After, false, error(nil)
-	lastSaved := cur.After
-produce:
-	for !stopping() {
-		creds, err := s.Store.ListCredentials(ctx, store.StatusActive, after, pageSize)
-		if err != nil {
-			listErr = err
-			break
-		}
-		for _, c := range creds {
-			if stopping() {
-				break produce
-			}
-			tr.start(c.UserID)
-			select {
-			case jobs <- c.UserID:
-			case <-ctx.Done():
-				tr.finish(c.UserID, false)
-				break produce
-			}
-			after = c.UserID
-		}
-		if len(creds) < pageSize {
-			exhausted = true
-			break
-		}
-		// Persist progress now and then, so even a killed run loses little.
-		if p := tr.prefix(); p != lastSaved {
-			if err := cs.SaveCursor(ctx, Cursor{After: p, RoundStart: cur.RoundStart}); err == nil {
-				lastSaved = p
-			}
-		}
-	}
+	exhausted, listErr := s.dispatch(ctx, st, tr, jobs, stopping)
 	close(jobs)
 	wg.Wait()
 
 	sum := t.s
-	next := Cursor{After: tr.prefix(), RoundStart: cur.RoundStart}
+	next := store.SweepState{After: tr.prefix(), RoundStart: st.RoundStart}
 	if exhausted && tr.allDone() {
-		next = Cursor{} // the round is over; the next run starts a new one
+		next = store.SweepState{} // the round is over; the next run starts a new one
 		sum.Complete = true
 	}
 	sum.Cursor = next.After
-	// The cursor is saved even if the request context has ended.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := cs.SaveCursor(sctx, next); err != nil {
-		s.log().WarnContext(ctx, "saving the sweep cursor failed", slog.String("error", err.Error()))
-	}
+	s.saveCursor(context.WithoutCancel(ctx), next)
 	s.finish(&sum, cnt, start)
 	s.log().InfoContext(ctx, "sweep done", slog.Int("users", sum.Users), slog.Int("synced", sum.Synced),
 		slog.Int("revoked", sum.Revoked), slog.Int("failed", sum.Failed), slog.Int("partial", sum.Partial),
@@ -309,6 +216,75 @@ produce:
 		return &sum, fmt.Errorf("list users: %w", listErr)
 	}
 	return &sum, nil
+}
+
+// stopAt returns the sweep's soft deadline test: Deadline after start on
+// the syncer's clock, and a tenth of the context's remaining time (at least
+// a second) before its deadline, which is on the wall clock like every
+// context deadline, so users in flight can finish their page.
+func (s *Syncer) stopAt(ctx context.Context, start time.Time) func() bool {
+	var soft, hard time.Time
+	if s.Deadline > 0 {
+		soft = start.Add(s.Deadline)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		hard = dl.Add(-max(time.Second, time.Until(dl)/10))
+	}
+	return func() bool {
+		return ctx.Err() != nil ||
+			!soft.IsZero() && !s.now().Before(soft) ||
+			!hard.IsZero() && !time.Now().Before(hard)
+	}
+}
+
+// dispatch pages through the active credentials in id order after the
+// cursor and hands each user to the workers, saving the cursor now and then
+// so even a killed run loses little. It reports whether it reached the last
+// user.
+func (s *Syncer) dispatch(ctx context.Context, st store.SweepState, tr *tracker, jobs chan<- string, stopping func() bool) (exhausted bool, err error) {
+	pageSize := cmp.Or(s.UsersPageSize, DefaultUsersPageSize)
+	after, lastSaved := st.After, st.After
+	for !stopping() {
+		creds, err := s.Store.ListCredentials(ctx, store.StatusActive, after, pageSize)
+		if err != nil {
+			return false, err
+		}
+		for _, c := range creds {
+			if stopping() {
+				return false, nil
+			}
+			tr.start(c.UserID)
+			select {
+			case jobs <- c.UserID:
+			case <-ctx.Done():
+				tr.finish(c.UserID, false)
+				return false, nil
+			}
+			after = c.UserID
+		}
+		if len(creds) < pageSize {
+			return true, nil
+		}
+		if p := tr.prefix(); p != lastSaved {
+			if s.saveCursor(ctx, store.SweepState{After: p, RoundStart: st.RoundStart}) {
+				lastSaved = p
+			}
+		}
+	}
+	return false, nil
+}
+
+// saveCursor writes the sweep's resume point (best effort: a lost save
+// only repeats some users next time).
+func (s *Syncer) saveCursor(ctx context.Context, st store.SweepState) bool {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st.UpdatedAt = s.now()
+	if err := s.Store.PutSweepState(ctx, st); err != nil {
+		s.log().WarnContext(ctx, "saving the sweep cursor failed", slog.String("error", err.Error()))
+		return false
+	}
+	return true
 }
 
 // sweepOne syncs one user of a sweep and reports whether the user is done
@@ -328,17 +304,7 @@ func (s *Syncer) sweepOne(ctx context.Context, userID string, roundStart time.Ti
 		t.mu.Unlock()
 		return true
 	}
-	var res *Result
-	func() {
-		defer func() {
-			if p := recover(); p != nil {
-				s.log().ErrorContext(ctx, "sync panicked", slog.String("user_id", userID),
-					slog.String("panic", fmt.Sprint(p)), slog.String("stack", string(debug.Stack())))
-				res, err = &Result{Kind: KindNone}, fmt.Errorf("panic: %v", p)
-			}
-		}()
-		res, err = s.syncUser(ctx, userID, stopping, mb)
-	}()
+	res, err := s.safeSync(ctx, userID, stopping, mb)
 	t.add(res, err)
 	switch {
 	case err == nil, IsRevoked(err):

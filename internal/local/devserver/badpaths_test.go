@@ -12,9 +12,10 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"example.com/gmailoauth/internal/keyset"
 	"example.com/gmailoauth/internal/local/devtest"
-	"example.com/gmailoauth/internal/oauthflow"
 	"example.com/gmailoauth/internal/local/sandbox"
+	"example.com/gmailoauth/internal/oauthflow"
 	"example.com/gmailoauth/internal/store"
 	"example.com/gmailoauth/internal/store/memstore"
 )
@@ -150,7 +151,7 @@ func TestCallbackBadPaths(t *testing.T) {
 		session, userID := s.Connect(t, email)
 		d, _ := s.Server.App.Deps(ctx)
 		before, _ := st.GetCredential(ctx, userID)
-		rtBefore, _ := d.Keys().Open(before.RefreshToken, userID, oauthflow.FieldRefreshToken)
+		rtBefore, _ := d.Keys().Open(keyset.Sealed(before.RefreshToken), userID, oauthflow.FieldRefreshToken)
 		// A returning user with an active grant is not forced through consent,
 		// so Google answers without a refresh token.
 		u := begin(t, s, "login_hint="+email, devtest.Bearer(session))
@@ -162,7 +163,7 @@ func TestCallbackBadPaths(t *testing.T) {
 			t.Fatalf("repeat consent: got %d %s, want 200", r.Status, r.Body)
 		}
 		after, _ := st.GetCredential(ctx, userID)
-		rtAfter, err := d.Keys().Open(after.RefreshToken, userID, oauthflow.FieldRefreshToken)
+		rtAfter, err := d.Keys().Open(keyset.Sealed(after.RefreshToken), userID, oauthflow.FieldRefreshToken)
 		if err != nil || string(rtAfter) != string(rtBefore) {
 			t.Errorf("stored refresh token changed or lost after a consent without one (err %v)", err)
 		}

@@ -5,9 +5,9 @@
 package devserver
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -17,9 +17,10 @@ import (
 	"time"
 
 	"example.com/gmailoauth/internal/app"
-	"example.com/gmailoauth/internal/local/demo"
 	"example.com/gmailoauth/internal/keyset"
+	"example.com/gmailoauth/internal/local/demo"
 	"example.com/gmailoauth/internal/local/sandbox"
+	"example.com/gmailoauth/internal/secrets"
 	"example.com/gmailoauth/internal/store"
 )
 
@@ -42,7 +43,9 @@ type Options struct {
 	Getenv func(string) string
 	// Store overrides the store (tests); nil lets STORE decide (memory by default).
 	Store store.Store
-	// StateDir holds the generated sandbox client JSON and keyset; "" = a temp dir.
+	// StateDir, when set, keeps the generated app keyset there
+	// (app-keys.json, reused by the next run, so a persistent store's
+	// tokens still open); "" keeps it in memory for this run only.
 	StateDir string
 	Logger   *slog.Logger
 	Now      func() time.Time
@@ -94,15 +97,9 @@ func New(opts Options) (*Server, error) {
 	env["ALLOWED_RETURN_ORIGINS"] = origins
 
 	s := &Server{BaseURL: base, DemoBaseURL: demoBase}
+	mem := secrets.Memory{}
 	realClient := getenv("OAUTH_CLIENT_SECRET") != "" || getenv("OAUTH_CLIENT_SECRET_FILE") != ""
 	if !realClient {
-		dir := opts.StateDir
-		if dir == "" {
-			var err error
-			if dir, err = os.MkdirTemp("", "gmailoauth-dev-"); err != nil {
-				return nil, err
-			}
-		}
 		secret := randomHex(24)
 		sb, err := sandbox.New(sandbox.Config{
 			BaseURL:      base + "/sandbox",
@@ -116,16 +113,8 @@ func New(opts Options) (*Server, error) {
 			return nil, err
 		}
 		s.Sandbox = sb
-		clientFile := filepath.Join(dir, "sandbox-client.json")
-		client, _ := json.MarshalIndent(map[string]any{"web": map[string]any{
-			"client_id": SandboxClientID, "client_secret": secret,
-			"auth_uri": base + "/sandbox/o/oauth2/v2/auth", "token_uri": base + "/sandbox/token",
-			"redirect_uris": []string{base + "/callback"},
-		}}, "", "  ")
-		if err := os.WriteFile(clientFile, client, 0o600); err != nil {
-			return nil, err
-		}
-		env["OAUTH_CLIENT_SECRET_FILE"] = clientFile
+		mem[sandboxClientRef] = sb.ClientSecretJSON()
+		env["OAUTH_CLIENT_SECRET_FILE"] = sandboxClientRef
 		env["GOOGLE_AUTH_URL"] = base + "/sandbox/o/oauth2/v2/auth"
 		env["GOOGLE_TOKEN_URL"] = base + "/sandbox/token"
 		env["GOOGLE_REVOKE_URL"] = base + "/sandbox/revoke"
@@ -135,23 +124,11 @@ func New(opts Options) (*Server, error) {
 		set("SCHEDULER_AUDIENCE", base+"/list-messages")
 	}
 	if getenv("APP_KEYS_SECRET") == "" && getenv("APP_KEYS_FILE") == "" {
-		dir := opts.StateDir
-		if dir == "" {
-			dir = os.TempDir()
-		}
-		keys, err := keyset.Generate(time.Now().UTC().Format("20060102"))
+		ref, err := devKeys(opts.StateDir, mem)
 		if err != nil {
 			return nil, err
 		}
-		f, err := os.CreateTemp(dir, "dev-keys-*.json")
-		if err != nil {
-			return nil, err
-		}
-		if _, err := f.Write(keys); err != nil {
-			return nil, err
-		}
-		f.Close()
-		env["APP_KEYS_FILE"] = f.Name()
+		env["APP_KEYS_FILE"] = ref
 	}
 	s.Env = env
 	lookup := func(k string) string {
@@ -169,7 +146,8 @@ func New(opts Options) (*Server, error) {
 			s.storeDesc += ", emulator " + h
 		}
 	}
-	s.App = app.New(app.Options{Getenv: lookup, Store: opts.Store, Logger: opts.Logger, Now: opts.Now, Transport: opts.Transport})
+	s.App = app.New(app.Options{Getenv: lookup, Store: opts.Store, Logger: opts.Logger, Now: opts.Now, Transport: opts.Transport,
+		Secrets: devSecrets{memory: mem, file: secrets.NewFileSource(), sm: secrets.NewSecretManagerSource()}})
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/authorize", s.App.Authorize)
@@ -236,6 +214,69 @@ Try it with curl (copy line by line):
 `, b, SandboxSchedulerAccount)
 	return sb.String()
 }
+
+// sandboxClientRef and memoryKeysRef name the secrets the runner holds in
+// memory.
+const (
+	sandboxClientRef = "memory:sandbox-client"
+	memoryKeysRef    = "memory:app-keys"
+)
+
+// devKeys generates the app keyset when none is configured: in memory, or
+// in dir/app-keys.json (created once, then reused). It returns the
+// reference to configure as APP_KEYS_FILE.
+func devKeys(dir string, mem secrets.Memory) (string, error) {
+	if dir == "" {
+		keys, err := keyset.Generate(time.Now().UTC().Format("20060102"))
+		if err != nil {
+			return "", err
+		}
+		mem[memoryKeysRef] = keys
+		return memoryKeysRef, nil
+	}
+	path := filepath.Join(dir, "app-keys.json")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	keys, err := keyset.Generate(time.Now().UTC().Format("20060102"))
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, keys, 0o600); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// devSecrets serves the runner's in-memory secrets and sends every other
+// reference where the configuration points: Secret Manager for version
+// names, the file system otherwise.
+type devSecrets struct {
+	memory secrets.Memory
+	file   secrets.Source
+	sm     secrets.Source
+}
+
+func (d devSecrets) pick(ref string) secrets.Source {
+	switch {
+	case strings.HasPrefix(ref, "memory:"):
+		return d.memory
+	case strings.HasPrefix(ref, "projects/"):
+		return d.sm
+	}
+	return d.file
+}
+
+// Secret implements secrets.Source.
+func (d devSecrets) Secret(ctx context.Context, ref string) ([]byte, error) {
+	return d.pick(ref).Secret(ctx, ref)
+}
+
+// Refresh implements secrets.Source.
+func (d devSecrets) Refresh(ref string) { d.pick(ref).Refresh(ref) }
 
 func randomHex(n int) string {
 	b := make([]byte, n)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"example.com/gmailoauth/internal/keyset"
 	"example.com/gmailoauth/internal/local/devtest"
 	"example.com/gmailoauth/internal/oauthflow"
 	"example.com/gmailoauth/internal/store"
@@ -119,11 +120,11 @@ func testEndToEnd(t *testing.T, st store.Store) {
 	if err != nil {
 		t.Fatalf("deps: %v", err)
 	}
-	rt, err := d.Keys().Open(cred.RefreshToken, userID, oauthflow.FieldRefreshToken)
+	rt, err := d.Keys().Open(keyset.Sealed(cred.RefreshToken), userID, oauthflow.FieldRefreshToken)
 	if err != nil {
 		t.Fatalf("open refresh token: %v", err)
 	}
-	at, err := d.Keys().Open(cred.AccessToken, userID, oauthflow.FieldAccessToken)
+	at, err := d.Keys().Open(keyset.Sealed(cred.AccessToken), userID, oauthflow.FieldAccessToken)
 	if err != nil {
 		t.Fatalf("open access token: %v", err)
 	}

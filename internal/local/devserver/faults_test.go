@@ -12,9 +12,10 @@ import (
 
 	"cloud.google.com/go/firestore"
 
+	"example.com/gmailoauth/internal/keyset"
 	"example.com/gmailoauth/internal/local/devtest"
-	"example.com/gmailoauth/internal/oauthflow"
 	"example.com/gmailoauth/internal/local/sandbox"
+	"example.com/gmailoauth/internal/oauthflow"
 	"example.com/gmailoauth/internal/store"
 	"example.com/gmailoauth/internal/store/fsstore"
 	"example.com/gmailoauth/internal/store/fsstore/fstest"
@@ -34,7 +35,7 @@ func grantIntact(t *testing.T, s *devtest.Stack, st store.Store, userID, wantRT 
 		t.Errorf("credential status %q lease %q, want active with no lease", c.Status, c.RefreshLeaseOwner)
 	}
 	d, _ := s.Server.App.Deps(ctx)
-	rt, err := d.Keys().Open(c.RefreshToken, userID, oauthflow.FieldRefreshToken)
+	rt, err := d.Keys().Open(keyset.Sealed(c.RefreshToken), userID, oauthflow.FieldRefreshToken)
 	if err != nil || string(rt) != wantRT {
 		t.Errorf("refresh token changed or unreadable (err %v)", err)
 	}
@@ -48,7 +49,7 @@ func refreshToken(t *testing.T, s *devtest.Stack, st store.Store, userID string)
 		t.Fatal(err)
 	}
 	d, _ := s.Server.App.Deps(ctx)
-	rt, err := d.Keys().Open(c.RefreshToken, userID, oauthflow.FieldRefreshToken)
+	rt, err := d.Keys().Open(keyset.Sealed(c.RefreshToken), userID, oauthflow.FieldRefreshToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,17 @@ func TestTokenEndpointFaults(t *testing.T) {
 		s.Sandbox.SetTokenFaults(sandbox.TokenFaults{FailNext: 3})
 		defer s.Sandbox.SetTokenFaults(sandbox.TokenFaults{})
 		cb := consentRedirect(t, s, begin(t, s, "login_hint=helen@example.com", nil))
-		wantRetryable(t, s.Get(t, cb.String(), nil), "upstream_unavailable")
+		// The state is spent: retrying the same callback cannot succeed, so
+		// the answer says to start again and offers the URL, with no
+		// Retry-After.
+		r := s.Get(t, cb.String(), nil)
+		wantError(t, r, http.StatusServiceUnavailable, "upstream_unavailable")
+		if ra := r.Header.Get("Retry-After"); ra != "" {
+			t.Errorf("Retry-After %q on a spent state, want none", ra)
+		}
+		if !strings.Contains(string(r.Body), "start again from Authorize") || r.AuthorizationURL() == "" {
+			t.Errorf("body %s: want it to say start again from Authorize, with an authorization_url", r.Body)
+		}
 		if _, err := st.GetCredential(context.Background(), sandbox.SubFor("helen@example.com")); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("a failed exchange stored something: %v", err)
 		}

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"example.com/gmailoauth/internal/local/devserver"
-	"example.com/gmailoauth/internal/logging"
 	"example.com/gmailoauth/internal/local/sandbox"
+	"example.com/gmailoauth/internal/logging"
 	"example.com/gmailoauth/internal/store"
 )
 
@@ -102,7 +102,6 @@ func Start(t testing.TB, opts Options) *Stack {
 		DemoBaseURL: demoBase,
 		Getenv:      func(k string) string { return env[k] },
 		Store:       opts.Store,
-		StateDir:    t.TempDir(),
 		Logger:      logging.New(logs, "demo-test", slog.LevelDebug),
 		Now:         clock.Now,
 		Transport:   opts.Transport,

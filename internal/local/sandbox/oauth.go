@@ -399,7 +399,7 @@ func (s *Sandbox) handleAuth(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	tokenScopes = sortScopes(tokenScopes)
-	code := randToken("sbx-ac-")
+	code := randToken(CodePrefix)
 	s.codes[code] = &authCode{
 		email: email, clientID: s.cfg.ClientID, redirectURI: redirectURI,
 		challenge: challenge, method: method, nonce: q.Get("nonce"),
@@ -646,7 +646,7 @@ func (s *Sandbox) issueLocked(u *user, clientID string, scopes []string, withRef
 	if ttl <= 0 {
 		ttl = defaultAccessTTL
 	}
-	at := randToken("sbx-at-")
+	at := randToken(AccessTokenPrefix)
 	s.access[at] = &accessToken{email: u.email, scopes: scopes, gen: u.grant.gen, expires: now.Add(ttl)}
 	s.sweepLocked(now)
 	resp := &tokenResponse{
@@ -656,7 +656,7 @@ func (s *Sandbox) issueLocked(u *user, clientID string, scopes []string, withRef
 		TokenType:   "Bearer",
 	}
 	if withRefresh {
-		resp.RefreshToken = randToken("sbx-rt-")
+		resp.RefreshToken = randToken(RefreshTokenPrefix)
 		s.refresh[resp.RefreshToken] = &refreshToken{email: u.email, clientID: clientID, scopes: scopes, gen: u.grant.gen}
 	}
 	s.ensureMailboxLocked(u, now)

@@ -27,16 +27,16 @@ func TestCodeFlowWithPKCEAndOIDC(t *testing.T) {
 	if diff := cmp.Diff(wantParams, gotParams); diff != "" {
 		t.Errorf("redirect params (-want +got):\n%s", diff)
 	}
-	if !strings.HasPrefix(q.Get("code"), "sbx-ac-") {
-		t.Errorf("code = %q, want prefix sbx-ac-", q.Get("code"))
+	if !strings.HasPrefix(q.Get("code"), CodePrefix) {
+		t.Errorf("code = %q, want prefix %s", q.Get("code"), CodePrefix)
 	}
 
 	tok, err := h.oauth.Exchange(h.ctx, q.Get("code"), oauth2.VerifierOption(v))
 	if err != nil {
 		t.Fatalf("Exchange: %v", err)
 	}
-	if !strings.HasPrefix(tok.AccessToken, "sbx-at-") || !strings.HasPrefix(tok.RefreshToken, "sbx-rt-") {
-		t.Errorf("tokens = %q / %q, want sbx-at- / sbx-rt- prefixes", tok.AccessToken, tok.RefreshToken)
+	if !strings.HasPrefix(tok.AccessToken, AccessTokenPrefix) || !strings.HasPrefix(tok.RefreshToken, RefreshTokenPrefix) {
+		t.Errorf("tokens = %q / %q, want %s / %s prefixes", tok.AccessToken, tok.RefreshToken, AccessTokenPrefix, RefreshTokenPrefix)
 	}
 	if tok.TokenType != "Bearer" {
 		t.Errorf("token_type = %q, want Bearer", tok.TokenType)
@@ -146,7 +146,7 @@ func TestExchangeErrors(t *testing.T) {
 			return err
 		}, "invalid_grant", "Bad Request", 400},
 		{"unknown code", func(t *testing.T, h *harness) error {
-			_, err := h.oauth.Exchange(h.ctx, "sbx-ac-nope")
+			_, err := h.oauth.Exchange(h.ctx, CodePrefix+"nope")
 			return err
 		}, "invalid_grant", "Bad Request", 400},
 		{"expired code", func(t *testing.T, h *harness) error {
@@ -241,7 +241,7 @@ func TestTokenEndpointRequestErrors(t *testing.T) {
 		{"unsupported grant", with("grant_type", "password"), 400, "unsupported_grant_type"},
 		{"missing code", with("grant_type", "authorization_code"), 400, "invalid_request"},
 		{"missing refresh token", with("grant_type", "refresh_token"), 400, "invalid_request"},
-		{"unknown refresh token", with("grant_type", "refresh_token", "refresh_token", "sbx-rt-x"), 400, "invalid_grant"},
+		{"unknown refresh token", with("grant_type", "refresh_token", "refresh_token", RefreshTokenPrefix+"x"), 400, "invalid_grant"},
 		{"unknown client", url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "client_id": {"other"}, "client_secret": {"s"}}, 401, "invalid_client"},
 		{"no client", url.Values{"grant_type": {"authorization_code"}, "code": {"x"}}, 400, "invalid_request"},
 	}

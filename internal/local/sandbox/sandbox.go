@@ -108,8 +108,10 @@
 //
 // Example: curl -X PUT localhost:8080/sandbox/admin/users/demo@example.com/knobs -d '{"drop_scopes":["gmail.readonly"]}'
 //
-// Tokens and codes are opaque random strings ("sbx-ac-", "sbx-at-",
-// "sbx-rt-") and are never logged or echoed in error descriptions.
+// Tokens and codes are opaque random strings in the shapes of Google's own
+// (CodePrefix, AccessTokenPrefix, RefreshTokenPrefix), so the production log
+// scrubber, which knows only Google's formats, catches them too; they are
+// never logged or echoed in error descriptions.
 package sandbox
 
 import (
@@ -349,6 +351,14 @@ func (s *Sandbox) SubFor(email string) string { return SubFor(email) }
 func normEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
 
 // randToken returns prefix + 32 random bytes in base64url.
+// Prefixes of the sandbox's codes and tokens: Google's (4/0…, ya29.…,
+// 1//0…) followed by "sbx".
+const (
+	CodePrefix         = "4/0sbx"
+	AccessTokenPrefix  = "ya29.sbx"
+	RefreshTokenPrefix = "1//0sbx"
+)
+
 func randToken(prefix string) string {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {

@@ -1,0 +1,106 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"example.com/gmailoauth/internal/apperr"
+	"example.com/gmailoauth/internal/httpx"
+	"example.com/gmailoauth/internal/keyset"
+	"example.com/gmailoauth/internal/oauthflow"
+	"example.com/gmailoauth/internal/session"
+)
+
+// authorizeBody is the JSON body of POST /authorize.
+type authorizeBody struct {
+	LoginHint string `json:"login_hint"`
+	ReturnTo  string `json:"return_to"`
+	State     string `json:"state"`
+}
+
+func authorize(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.Request) error {
+	if r.Method == http.MethodDelete {
+		return disconnect(ctx, d, w, r)
+	}
+	var body authorizeBody
+	if r.Method == http.MethodPost {
+		if err := httpx.DecodeJSON(w, r, &body); err != nil {
+			return err
+		}
+	} else {
+		q := r.URL.Query()
+		if err := once(q, "login_hint", "return_to", "state"); err != nil {
+			return err
+		}
+		body = authorizeBody{LoginHint: q.Get("login_hint"), ReturnTo: q.Get("return_to"), State: q.Get("state")}
+	}
+	req := oauthflow.BeginRequest{LoginHint: body.LoginHint, ReturnTo: body.ReturnTo, ClientState: body.State}
+	if tok := httpx.BearerToken(r); tok != "" {
+		// A signed-in user: an active grant lets consent be skipped. An
+		// invalid session is ignored here; consent is then forced.
+		if c, err := d.Flow.Sessions.Verify(tok); err == nil {
+			req.UserID = c.Subject
+		}
+	}
+	res, err := d.Flow.Begin(ctx, req)
+	if err != nil {
+		return err
+	}
+	if r.Method == http.MethodPost || httpx.WantsJSON(r) {
+		httpx.WriteJSON(w, http.StatusOK, res)
+		return nil
+	}
+	http.Redirect(w, r, res.URL, http.StatusFound)
+	return nil
+}
+
+// disconnect serves DELETE /authorize: the signed-in user's grant is revoked
+// at Google and deleted.
+func disconnect(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.Request) error {
+	claims, err := verifySession(ctx, d, r)
+	if err != nil {
+		return err
+	}
+	if err := d.Flow.Revoke(ctx, claims.Subject); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// once refuses a query that repeats any of keys.
+func once(q map[string][]string, keys ...string) error {
+	for _, k := range keys {
+		if len(q[k]) > 1 {
+			return apperr.Errorf(apperr.InvalidRequest, "%s may be given once", k)
+		}
+	}
+	return nil
+}
+
+// verifySession checks the bearer session; on an unknown key id it reloads
+// the keyset once (keys may have been rotated since this instance read it).
+func verifySession(ctx context.Context, d *Deps, r *http.Request) (*session.Claims, error) {
+	tok := httpx.BearerToken(r)
+	if tok == "" {
+		return nil, apperr.New(apperr.MissingSession, "send the session from the callback as Authorization: Bearer <session>")
+	}
+	c, err := d.Flow.Sessions.Verify(tok)
+	if err != nil && errors.Is(err, keyset.ErrUnknownKey) {
+		if rerr := d.ReloadKeys(ctx); rerr == nil {
+			c, err = d.Flow.Sessions.Verify(tok)
+		}
+	}
+	if err != nil {
+		var ie *session.ErrInvalid
+		reason := "invalid"
+		if errors.As(err, &ie) {
+			reason = ie.Reason
+		}
+		d.Log.InfoContext(ctx, "session rejected", slog.String("reason", reason))
+		return nil, apperr.New(apperr.InvalidSession, "the session is invalid or expired; connect again")
+	}
+	return c, nil
+}

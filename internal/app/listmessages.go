@@ -1,0 +1,63 @@
+package app
+
+import (
+	"context"
+	"net/http"
+
+	"example.com/gmailoauth/internal/apperr"
+	"example.com/gmailoauth/internal/gmail"
+	"example.com/gmailoauth/internal/httpx"
+	"example.com/gmailoauth/internal/mailbox"
+	"example.com/gmailoauth/internal/weburl"
+)
+
+// listMessages serves GET /list-messages: one page of the signed-in user's
+// messages.
+func listMessages(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.Request) error {
+	claims, err := verifySession(ctx, d, r)
+	if err != nil {
+		return err
+	}
+	req, err := mailbox.ParseListRequest(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	var res *mailbox.ListResult
+	err = d.Gmail.Do(ctx, claims.Subject, func(ctx context.Context, c *gmail.Client) error {
+		res, err = mailbox.List(ctx, c, req)
+		return err
+	})
+	if err != nil {
+		return withReauthURL(ctx, d, r, firstNonEmpty(claims.Email, claims.Subject), err)
+	}
+	httpx.WriteJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// withReauthURL adds a consent URL to errors whose fix is consent:
+// reauthorization_required and insufficient_scope. The browser returns to
+// the page that called (its origin, when allow-listed).
+func withReauthURL(ctx context.Context, d *Deps, r *http.Request, loginHint string, err error) error {
+	e := apperr.As(err)
+	if e == nil || e.Code != apperr.ReauthorizationRequired && e.Code != apperr.InsufficientScope {
+		return err
+	}
+	returnTo := ""
+	if o := r.Header.Get("Origin"); o != "" {
+		if n, err := weburl.NormalizeOrigin(o); err == nil {
+			returnTo = n + "/"
+		}
+	}
+	out := *e
+	out.AuthorizationURL = d.Flow.ReauthURL(ctx, loginHint, returnTo)
+	return &out
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,260 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"example.com/gmailoauth/internal/config"
+	"example.com/gmailoauth/internal/gmail"
+	"example.com/gmailoauth/internal/keyset"
+	"example.com/gmailoauth/internal/oauthflow"
+	"example.com/gmailoauth/internal/secrets"
+	"example.com/gmailoauth/internal/session"
+	"example.com/gmailoauth/internal/store"
+	"example.com/gmailoauth/internal/store/fsstore"
+	"example.com/gmailoauth/internal/store/memstore"
+	"example.com/gmailoauth/internal/syncer"
+)
+
+// Deps are an instance's ready dependencies: what Build makes of a
+// configuration.
+type Deps struct {
+	Config *config.Config
+	Store  store.Store
+	Flow   *oauthflow.Flow
+	// Gmail makes the frontend's Gmail calls. It and the Syncer's share one
+	// quota transport (per-user and per-project buckets), so the frontend
+	// and the sweep draw on the same project budget, each with its own
+	// patience.
+	Gmail  *gmail.Service
+	Syncer *syncer.Syncer
+	// Client makes the instance's other outbound calls (OAuth, OIDC), with
+	// the outbound timeout and no redirects.
+	Client  *http.Client
+	Secrets secrets.Source
+	Log     *slog.Logger
+	Now     func() time.Time
+
+	keys atomic.Pointer[keyset.Keyset]
+}
+
+// Keys returns the current app keyset.
+func (d *Deps) Keys() *keyset.Keyset { return d.keys.Load() }
+
+// ReloadKeys reads the keyset secret again (after a key id was not found,
+// for example following a rotation).
+func (d *Deps) ReloadKeys(ctx context.Context) error {
+	d.Secrets.Refresh(d.Config.KeysRef)
+	ks, err := loadKeys(ctx, d.Secrets, d.Config.KeysRef)
+	if err != nil {
+		return err
+	}
+	d.keys.Store(ks)
+	return nil
+}
+
+// Load reads the configuration through opts.Getenv and builds it.
+func Load(ctx context.Context, opts Options) (*Deps, error) {
+	cfg, err := config.Load(opts.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return Build(ctx, cfg, opts)
+}
+
+// Build is the one wiring of a configuration into dependencies, used by the
+// deployed functions, the local runner and the tests. It reads both
+// secrets (the OAuth client and the app keyset) and opens the store, under
+// ctx. Options' Store and Secrets, when set, replace what the configuration
+// names; zero Options fields take their defaults (see Options).
+func Build(ctx context.Context, cfg *config.Config, opts Options) (*Deps, error) {
+	opts = withDefaults(opts)
+	src := opts.Secrets
+	if src == nil {
+		src = newSources(cfg)
+	}
+	client, err := secrets.LoadClientConfig(ctx, src, cfg.ClientSecretRef)
+	if err != nil {
+		return nil, err
+	}
+	if len(client.RedirectURIs) > 0 && !slices.Contains(client.RedirectURIs, cfg.RedirectURL) {
+		opts.Logger.Warn("OAUTH_REDIRECT_URL is not one of the OAuth client's redirect_uris; Google will answer redirect_uri_mismatch until it is registered",
+			slog.String("redirect_url", cfg.RedirectURL), slog.Any("registered", client.RedirectURIs))
+	}
+	ks, err := loadKeys(ctx, src, cfg.KeysRef)
+	if err != nil {
+		return nil, err
+	}
+	st := opts.Store
+	if st == nil {
+		if st, err = openStore(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
+	hc := &http.Client{Timeout: cfg.OutboundTimeout, Transport: opts.Transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	d := &Deps{Config: cfg, Store: st, Client: hc, Secrets: src, Log: opts.Logger, Now: opts.Now}
+	d.keys.Store(ks)
+	d.Flow = &oauthflow.Flow{
+		Store: st,
+		OAuth: &oauth2.Config{
+			ClientID:     client.ClientID,
+			ClientSecret: client.ClientSecret,
+			RedirectURL:  cfg.RedirectURL,
+			Scopes:       cfg.Scopes,
+			Endpoint:     oauth2.Endpoint{AuthURL: cfg.AuthURL, TokenURL: cfg.TokenURL, AuthStyle: oauth2.AuthStyleInParams},
+		},
+		RevokeURL:      cfg.RevokeURL,
+		Issuer:         cfg.Issuer,
+		HTTPClient:     hc,
+		Keys:           d.Keys,
+		ReloadKeys:     d.ReloadKeys,
+		Sessions:       &session.Manager{Keys: d.Keys, TTL: cfg.SessionTTL, Now: opts.Now},
+		AllowedOrigins: cfg.AllowedReturnOrigins,
+		Now:            opts.Now,
+		Log:            opts.Logger,
+		InstanceID:     instanceID(),
+	}
+	quota := &gmail.Transport{
+		Base:                  gmailBaseTransport(opts.Transport, cfg.SyncConcurrency*gmail.DefaultMetadataConcurrency),
+		UserUnitsPerMinute:    float64(cfg.GmailQuotaUserPerMin),
+		ProjectUnitsPerMinute: float64(cfg.GmailQuotaProjectPerMin),
+		Now:                   opts.Now,
+	}
+	// A person waits on the frontend's calls: a few quick retries, each call
+	// within the outbound timeout. The sweep is patient: the timeout covers
+	// a call's retries and quota waits, each attempt bounded by the base
+	// transport's header timeout.
+	d.Gmail = &gmail.Service{BaseURL: cfg.GmailAPIURL, Tokens: d.Flow, Now: opts.Now, Retry: FrontendRetry,
+		HTTP: &http.Client{Timeout: cfg.OutboundTimeout, Transport: quota}}
+	d.Syncer = &syncer.Syncer{
+		Store: st,
+		Gmail: &gmail.Service{BaseURL: cfg.GmailAPIURL, Tokens: d.Flow, Now: opts.Now,
+			HTTP: &http.Client{Timeout: 3 * time.Minute, Transport: quota}},
+		Log:             opts.Logger,
+		Now:             opts.Now,
+		Query:           cfg.SyncQuery,
+		UserConcurrency: cfg.SyncConcurrency,
+		Deadline:        cfg.SyncDeadline,
+	}
+	return d, nil
+}
+
+// FrontendRetry is how a frontend request retries Gmail's 429s and 5xx: a
+// few quick tries within the request's deadline, since a person is waiting.
+var FrontendRetry = gmail.Retry{MaxAttempts: 3, BaseDelay: 100 * time.Millisecond, MaxDelay: 2 * time.Second}
+
+// withDefaults fills the zero fields of opts.
+func withDefaults(opts Options) Options {
+	if opts.Getenv == nil {
+		opts.Getenv = os.Getenv
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Transport == nil {
+		opts.Transport = http.DefaultTransport
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return opts
+}
+
+func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
+	if cfg.Store != config.StoreFirestore {
+		return memstore.New(), nil
+	}
+	st, err := fsstore.New(ctx, cfg.Project)
+	if err != nil {
+		return nil, fmt.Errorf("firestore client: %w", err)
+	}
+	return st, nil
+}
+
+func loadKeys(ctx context.Context, src secrets.Source, ref string) (*keyset.Keyset, error) {
+	data, err := src.Secret(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	ks, err := keyset.Parse(data)
+	if err != nil {
+		return nil, &secrets.Error{Ref: ref, Kind: secrets.Invalid, Err: err}
+	}
+	return ks, nil
+}
+
+// newSources returns the instance's secret source: references configured as
+// files are read from disk, the others from Secret Manager, whose client is
+// built on the first read.
+func newSources(cfg *config.Config) secrets.Source {
+	files := map[string]bool{}
+	if cfg.ClientSecretIsFile {
+		files[cfg.ClientSecretRef] = true
+	}
+	if cfg.KeysIsFile {
+		files[cfg.KeysRef] = true
+	}
+	return routedSource{file: secrets.NewFileSource(), sm: secrets.NewSecretManagerSource(), files: files}
+}
+
+// routedSource sends file references to file and the rest to sm.
+type routedSource struct {
+	file, sm secrets.Source
+	files    map[string]bool
+}
+
+func (r routedSource) pick(ref string) secrets.Source {
+	if r.files[ref] {
+		return r.file
+	}
+	return r.sm
+}
+
+// Secret implements secrets.Source.
+func (r routedSource) Secret(ctx context.Context, ref string) ([]byte, error) {
+	return r.pick(ref).Secret(ctx, ref)
+}
+
+// Refresh implements secrets.Source.
+func (r routedSource) Refresh(ref string) { r.pick(ref).Refresh(ref) }
+
+// gmailBaseTransport gives the sync's many concurrent calls enough idle
+// connections and a per-attempt header timeout when base is an *http.Transport.
+func gmailBaseTransport(base http.RoundTripper, conns int) http.RoundTripper {
+	t, ok := base.(*http.Transport)
+	if !ok {
+		return base
+	}
+	t = t.Clone()
+	t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, conns)
+	if t.ResponseHeaderTimeout == 0 {
+		t.ResponseHeaderTimeout = 30 * time.Second
+	}
+	return t
+}
+
+// instanceID names this instance in refresh leases.
+func instanceID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	host, _ := os.Hostname()
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if len(host) > 24 {
+		host = host[:24]
+	}
+	return host + "-" + hex.EncodeToString(b)
+}
