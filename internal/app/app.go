@@ -70,21 +70,15 @@ type App struct {
 
 // New returns an App. It does no I/O.
 func New(opts Options) *App {
-	if opts.Getenv == nil {
-		opts.Getenv = os.Getenv
+	if opts.Logger == nil {
+		getenv := opts.Getenv
+		if getenv == nil {
+			getenv = os.Getenv
+		}
+		opts.Logger = logging.New(os.Stdout, getenv("GOOGLE_CLOUD_PROJECT"), slog.LevelInfo)
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Transport == nil {
-		opts.Transport = http.DefaultTransport
-	}
-	log := opts.Logger
-	if log == nil {
-		log = logging.New(os.Stdout, opts.Getenv("GOOGLE_CLOUD_PROJECT"), slog.LevelInfo)
-	}
-	opts.Logger = log
-	return &App{opts: opts, log: log}
+	opts = withDefaults(opts)
+	return &App{opts: opts, log: opts.Logger}
 }
 
 var (

@@ -6,13 +6,13 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"example.com/gmailoauth/internal/app"
 	"example.com/gmailoauth/internal/apperr"
 	"example.com/gmailoauth/internal/keyset"
+	"example.com/gmailoauth/internal/local/devtest"
 	"example.com/gmailoauth/internal/local/testenv"
 	"example.com/gmailoauth/internal/oauthflow"
 	"example.com/gmailoauth/internal/store"
@@ -20,22 +20,16 @@ import (
 	"example.com/gmailoauth/internal/store/memstore"
 )
 
-// testClock is real time plus an offset.
-type testClock struct{ offset atomic.Int64 }
-
-func (c *testClock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *testClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
-
 // env is the functions' own wiring against the sandbox, on a clock the
 // test advances.
 type env struct {
 	*testenv.Env
-	clock *testClock
+	clock *devtest.Clock
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	clock := &testClock{}
+	clock := &devtest.Clock{}
 	return &env{Env: testenv.New(t, testenv.Options{Now: clock.Now}), clock: clock}
 }
 
