@@ -1,6 +1,6 @@
 # Firestore in Native mode: credentials/{sub}, oauth_states/{sha256(state)},
 # mailboxes/{sub}/messages/{id}, sync_state/sweep (the sweep's resume point, read
-# by document name only; see DESIGN.md "State").
+# by document name only).
 #
 # Indexes: the only query is the sweep's cursor over credentials
 # (status == X, ordered by document ID, start after a cursor); an equality

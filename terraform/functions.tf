@@ -1,6 +1,6 @@
 # The three Cloud Functions (2nd gen, HTTP, Go).
 #
-# Source layout (DESIGN.md "Layout"): the Go buildpack compiles only the
+# Source layout: the Go buildpack compiles only the
 # package at the ROOT of the uploaded source, so each function gets its own
 # zip: go.mod, go.sum, internal/** (minus tests and testdata) and its
 # functions/<name>/*.go moved to the zip root. The rules live in
@@ -72,8 +72,9 @@ locals {
 
   firestore_location = var.firestore_location != "" ? var.firestore_location : var.region
 
-  # DESIGN.md "Configuration". Identical for the three functions: they share
-  # one configuration loader, and each reads what it needs.
+  # The settings of the README's "Configuration" table (internal/config reads
+  # and validates them). Identical for the three functions: they share one
+  # configuration loader, and each reads what it needs.
   function_env = {
     GOOGLE_CLOUD_PROJECT      = var.project_id
     OAUTH_CLIENT_SECRET       = local.oauth_client_secret_version

@@ -1,4 +1,6 @@
-# Two secrets, read by the functions at their first request (DESIGN.md).
+# Two secrets, read by the functions at their first request and cached per
+# instance (not passed as environment values, so an upload or rotation needs no
+# redeploy, and the values never appear in the function's configuration).
 #
 # 1. The OAuth client JSON (Google's credentials.json, "web" shape). Terraform
 #    creates the secret but never a version: the client is created by hand in

@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# Regenerates testdata/provider-schemas.json.gz from the full schemas printed by
-# `tofu providers schema -json` (default: ../shared/terraform/provider-schemas.json.gz
-# beside the repository), keeping only the provider configs and the resource,
-# data source and ephemeral resource types that ../*.tf use, without
-# descriptions. Run it after using a new resource type. Needs jq.
+# Regenerates testdata/provider-schemas.json.gz from the full schemas of the
+# google, archive and random providers, keeping only the provider configs and
+# the resource, data source and ephemeral resource types that ../*.tf use,
+# without descriptions. Run it after using a new resource type. Needs jq.
+#
+#   trim-schemas.sh FULL_SCHEMAS.json.gz
+#
+# FULL_SCHEMAS.json.gz is the gzipped output of `tofu providers schema -json`
+# (or `terraform providers schema -json`), run in an initialised terraform/
+# with the real providers (`tofu init` with registry access).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 tfdir="$(dirname "$here")"
-src="${1:-$tfdir/../../shared/terraform/provider-schemas.json.gz}"
+if [[ $# -ne 1 || ! -f "$1" ]]; then
+  echo "usage: $0 FULL_SCHEMAS.json.gz (gzipped \`tofu providers schema -json\` output of terraform/)" >&2
+  exit 2
+fi
+src="$1"
 
 types() { # kind -> JSON array of the types of that kind used in ../*.tf
   sed -n "s/^$1 \"\([a-z0-9_]*\)\" .*/\1/p" "$tfdir"/*.tf | sort -u | jq -R . | jq -sc .

@@ -1,5 +1,6 @@
-# The functions: runtime, entry points, environment (DESIGN.md's configuration
-# table), sizing variables and the per-function source zips.
+# The functions: runtime, entry points, environment (the configuration table
+# of the README, read by internal/config), sizing variables and the
+# per-function source zips.
 
 mock_provider "google" {}
 mock_provider "archive" {}
@@ -70,7 +71,7 @@ run "environment_follows_the_configuration_table" {
         STORE                     = "firestore"
       })
     ])
-    error_message = "Function environment must match DESIGN.md's configuration table exactly."
+    error_message = "Function environment must match the README's configuration table exactly."
   }
 
   assert {

@@ -1,4 +1,4 @@
-# Least privilege (issue point 2). Plans against mock providers: no API calls.
+# Least privilege. Plans against mock providers: no API calls.
 # Every assertion names exact roles, members and targets, so widening or
 # moving a grant fails a run.
 
