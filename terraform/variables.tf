@@ -49,15 +49,13 @@ variable "name_prefix" {
 }
 
 variable "allowed_return_origins" {
-  description = "Origins (scheme://host[:port]) that Authorize's return_to may point at; becomes ALLOWED_RETURN_ORIGINS."
+  description = "Origins (https://host[:port]) that Authorize's return_to may point at; becomes ALLOWED_RETURN_ORIGINS (also the CORS allow-list). https only: a deployment's frontends are public sites, and the session travels in the return URL. (The functions' own check also accepts http on loopback, for local runs.)"
   type        = list(string)
   default     = []
 
   validation {
-    condition = alltrue([for o in var.allowed_return_origins :
-      can(regex("^https://[^/?#,@]+$", o)) || can(regex("^http://(localhost|127\\.0\\.0\\.1|\\[::1\\])(:[0-9]+)?$", o))
-    ])
-    error_message = "Each allowed return origin is https://host[:port] (http only for localhost), without path, comma or userinfo: the session travels in the return URL."
+    condition     = alltrue([for o in var.allowed_return_origins : can(regex("^https://[^/?#,@\\s]+$", o))])
+    error_message = "Each allowed return origin is https://host[:port], without path, comma, userinfo or spaces; http:// is refused, localhost included: this configuration is a deployment, and the session travels in the return URL."
   }
 }
 

@@ -99,8 +99,7 @@ run "project_id_must_be_an_id" {
   expect_failures = [var.project_id]
 }
 
-# The session travels in the return URL's fragment: plain http is refused
-# except on loopback, as the functions' own configuration check does.
+# The session travels in the return URL's fragment: plain http is refused.
 run "return_origins_must_be_https_off_loopback" {
   command = plan
 
@@ -109,4 +108,62 @@ run "return_origins_must_be_https_off_loopback" {
   }
 
   expect_failures = [var.allowed_return_origins]
+}
+
+# Terraform is for deployments: unlike the functions' own check (which lets
+# local runs use http on loopback), no http origin passes, localhost included.
+run "return_origins_refuse_http_localhost" {
+  command = plan
+
+  variables {
+    allowed_return_origins = ["https://app.example.com", "http://localhost:3000"]
+  }
+
+  expect_failures = [var.allowed_return_origins]
+}
+
+run "return_origins_refuse_http_127_0_0_1" {
+  command = plan
+
+  variables {
+    allowed_return_origins = ["http://127.0.0.1:8081"]
+  }
+
+  expect_failures = [var.allowed_return_origins]
+}
+
+run "return_origins_refuse_http_ipv6_loopback" {
+  command = plan
+
+  variables {
+    allowed_return_origins = ["http://[::1]:8081"]
+  }
+
+  expect_failures = [var.allowed_return_origins]
+}
+
+run "return_origins_refuse_a_path" {
+  command = plan
+
+  variables {
+    allowed_return_origins = ["https://app.example.com/callback"]
+  }
+
+  expect_failures = [var.allowed_return_origins]
+}
+
+run "https_return_origins_reach_the_functions" {
+  command = plan
+
+  variables {
+    allowed_return_origins = ["https://app.example.com", "https://localhost:8443"]
+  }
+
+  assert {
+    condition = alltrue([
+      for fn in google_cloudfunctions2_function.function :
+      fn.service_config[0].environment_variables.ALLOWED_RETURN_ORIGINS == "https://app.example.com,https://localhost:8443"
+    ])
+    error_message = "https origins (a port, even on localhost) must be accepted and reach ALLOWED_RETURN_ORIGINS."
+  }
 }

@@ -52,7 +52,7 @@ run "environment_follows_the_configuration_table" {
   command = plan
 
   variables {
-    allowed_return_origins = ["https://app.example.com", "http://localhost:3000"]
+    allowed_return_origins = ["https://app.example.com", "https://admin.example.com:8443"]
   }
 
   assert {
@@ -62,7 +62,7 @@ run "environment_follows_the_configuration_table" {
         OAUTH_CLIENT_SECRET       = "projects/demo-project/secrets/gmail-oauth-client/versions/latest"
         APP_KEYS_SECRET           = "projects/demo-project/secrets/gmail-app-keys/versions/latest"
         OAUTH_REDIRECT_URL        = "https://europe-west1-demo-project.cloudfunctions.net/gmail-oauth-callback"
-        ALLOWED_RETURN_ORIGINS    = "https://app.example.com,http://localhost:3000"
+        ALLOWED_RETURN_ORIGINS    = "https://app.example.com,https://admin.example.com:8443"
         SCHEDULER_SERVICE_ACCOUNT = "gmail-scheduler@demo-project.iam.gserviceaccount.com"
         SCHEDULER_AUDIENCE        = "https://europe-west1-demo-project.cloudfunctions.net/gmail-list-messages"
         SYNC_QUERY                = "newer_than:30d"
