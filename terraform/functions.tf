@@ -75,7 +75,7 @@ locals {
   # The settings of the README's "Configuration" table (internal/config reads
   # and validates them). Identical for the three functions: they share one
   # configuration loader, and each reads what it needs.
-  function_env = {
+  function_env = merge({
     GOOGLE_CLOUD_PROJECT      = var.project_id
     OAUTH_CLIENT_SECRET       = local.oauth_client_secret_version
     APP_KEYS_SECRET           = local.app_keys_secret_version
@@ -87,6 +87,17 @@ locals {
     SYNC_CONCURRENCY          = tostring(var.sync_concurrency)
     SYNC_DEADLINE             = "${var.sync_deadline_seconds}s"
     STORE                     = "firestore"
+  }, { for k, v in local.optional_env : k => v if v != null })
+
+  # Settings whose variable defaults to null: unset, the environment variable
+  # is left out and the code's own default applies.
+  optional_env = {
+    OAUTH_SCOPES                = var.oauth_scopes == null ? null : join(" ", var.oauth_scopes)
+    SESSION_TTL                 = var.session_ttl_seconds == null ? null : "${var.session_ttl_seconds}s"
+    REQUEST_TIMEOUT             = var.request_timeout_ms == null ? null : "${var.request_timeout_ms}ms"
+    OUTBOUND_TIMEOUT            = var.outbound_timeout_ms == null ? null : "${var.outbound_timeout_ms}ms"
+    GMAIL_QUOTA_USER_PER_MIN    = var.gmail_quota_user_per_min == null ? null : tostring(var.gmail_quota_user_per_min)
+    GMAIL_QUOTA_PROJECT_PER_MIN = var.gmail_quota_project_per_min == null ? null : tostring(var.gmail_quota_project_per_min)
   }
 
   function_timeout = {
@@ -176,6 +187,10 @@ resource "google_cloudfunctions2_function" "function" {
     precondition {
       condition     = var.sync_deadline_seconds > 0 && var.sync_deadline_seconds < var.list_messages_timeout_seconds
       error_message = "sync_deadline_seconds (SYNC_DEADLINE) must be positive and below list_messages_timeout_seconds, so a sweep stops, saves its checkpoints and answers before ListMessages is cut off."
+    }
+    precondition {
+      condition     = var.request_timeout_ms == null ? true : var.request_timeout_ms < 1000 * min(var.function_timeout_seconds, var.list_messages_timeout_seconds)
+      error_message = "request_timeout_ms (REQUEST_TIMEOUT) must be below function_timeout_seconds and list_messages_timeout_seconds, so a slow request ends in the app's 503 instead of being cut off by Cloud Run."
     }
   }
 

@@ -142,6 +142,82 @@ variable "sync_deadline_seconds" {
   default     = 480
 }
 
+# --- function settings ---------------------------------------------------------
+#
+# Each becomes one environment variable of the functions (internal/config reads
+# and validates them; the ranges below are the same). Left at null, the
+# variable is not set at all and the code's own default applies, so the
+# defaults live in one place.
+
+variable "oauth_scopes" {
+  description = "Scopes Authorize requests (OAUTH_SCOPES, joined with spaces). Default null: OAUTH_SCOPES is left unset and the code's default applies (openid, email, https://www.googleapis.com/auth/gmail.readonly). Must include openid (the callback identifies users by the ID token); keep gmail.readonly or a broader Gmail scope, which ListMessages needs to read mail."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition = var.oauth_scopes == null ? true : (
+      contains(var.oauth_scopes, "openid") &&
+      alltrue([for s in var.oauth_scopes : can(regex("^[^\\s,]+$", s))])
+    )
+    error_message = "oauth_scopes must include openid (the callback identifies users by the ID token), and each scope is one word without spaces or commas."
+  }
+}
+
+variable "session_ttl_seconds" {
+  description = "Lifetime of a frontend session, in seconds, from 60 (1m) to 86400 (24h) (SESSION_TTL). Default null: SESSION_TTL is left unset and the code's default applies (1h)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.session_ttl_seconds == null ? true : (floor(var.session_ttl_seconds) == var.session_ttl_seconds && var.session_ttl_seconds >= 60 && var.session_ttl_seconds <= 86400)
+    error_message = "session_ttl_seconds must be a whole number of seconds from 60 (1m) to 86400 (24h)."
+  }
+}
+
+variable "request_timeout_ms" {
+  description = "Deadline of a frontend request (Authorize, OAuthCallback, ListMessages' GET), store calls included, in milliseconds from 100 to 600000 (10m) (REQUEST_TIMEOUT). It must stay below function_timeout_seconds and list_messages_timeout_seconds, so a slow request ends in the app's 503 rather than being cut off by Cloud Run. Default null: REQUEST_TIMEOUT is left unset and the code's default applies (30s)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.request_timeout_ms == null ? true : (floor(var.request_timeout_ms) == var.request_timeout_ms && var.request_timeout_ms >= 100 && var.request_timeout_ms <= 600000)
+    error_message = "request_timeout_ms must be a whole number of milliseconds from 100 to 600000 (10m)."
+  }
+}
+
+variable "outbound_timeout_ms" {
+  description = "Deadline of each call to Google (token, revocation, JWKS, Gmail), in milliseconds from 100 to 600000 (10m) (OUTBOUND_TIMEOUT). Default null: OUTBOUND_TIMEOUT is left unset and the code's default applies (10s)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.outbound_timeout_ms == null ? true : (floor(var.outbound_timeout_ms) == var.outbound_timeout_ms && var.outbound_timeout_ms >= 100 && var.outbound_timeout_ms <= 600000)
+    error_message = "outbound_timeout_ms must be a whole number of milliseconds from 100 to 600000 (10m)."
+  }
+}
+
+variable "gmail_quota_user_per_min" {
+  description = "Gmail quota units per minute a function instance spends on one user's mailbox (listing and sync), from 10 to 1000000000 (GMAIL_QUOTA_USER_PER_MIN); match it to the project's per-user Gmail quota. Default null: GMAIL_QUOTA_USER_PER_MIN is left unset and the code's default applies (15000, Gmail's default per-user limit)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.gmail_quota_user_per_min == null ? true : (floor(var.gmail_quota_user_per_min) == var.gmail_quota_user_per_min && var.gmail_quota_user_per_min >= 10 && var.gmail_quota_user_per_min <= 1000000000)
+    error_message = "gmail_quota_user_per_min must be a whole number of quota units per minute from 10 to 1000000000."
+  }
+}
+
+variable "gmail_quota_project_per_min" {
+  description = "Gmail quota units per minute a function instance spends in all (one bucket shared by listing and sync), from 10 to 1000000000 (GMAIL_QUOTA_PROJECT_PER_MIN); match it to the project's Gmail quota divided among the instances that may run at once. Default null: GMAIL_QUOTA_PROJECT_PER_MIN is left unset and the code's default applies (1200000, Gmail's default per-project limit)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.gmail_quota_project_per_min == null ? true : (floor(var.gmail_quota_project_per_min) == var.gmail_quota_project_per_min && var.gmail_quota_project_per_min >= 10 && var.gmail_quota_project_per_min <= 1000000000)
+    error_message = "gmail_quota_project_per_min must be a whole number of quota units per minute from 10 to 1000000000."
+  }
+}
+
 # --- scheduler -----------------------------------------------------------------
 
 variable "schedule" {
