@@ -3,10 +3,15 @@ package functions_test
 // This test builds each Cloud Function the way Google Cloud builds it.
 //
 // Terraform (terraform/functions.tf) zips each function from the rules in
-// terraform/functions.json: go.mod, go.sum, internal/** without _test.go files
-// or testdata/ directories, and functions/<name>/*.go moved to the zip root.
-// This test reads the same rules file, assembles the same file list, writes
-// the zip, unpacks it and then does what the Go functions buildpack
+// terraform/functions.json: go.mod, go.sum, functions/<name>/*.go moved to the
+// zip root, and the files of the packages the function lists (its "packages":
+// package directories such as internal/app, without _test.go files, testdata/
+// directories or subdirectories that are packages of their own).
+// TestFunctionPackagesMatchImports keeps each list equal to what `go list
+// -deps` says the function imports, so local-only code (internal/local/...),
+// test helpers (storetest, smtest, fstest) and tools (internal/apidoc) are not
+// deployed. This test reads the same rules file, assembles the same file list,
+// writes the zip, unpacks it and then does what the Go functions buildpack
 // (GoogleCloudPlatform/buildpacks, cmd/go/functions_framework) does with an
 // uploaded source:
 //
@@ -56,15 +61,29 @@ import (
 
 // zipRules mirrors terraform/functions.json.
 type zipRules struct {
-	RootFiles       []string `json:"root_files"`
-	IncludeTrees    []string `json:"include_trees"`
-	ExcludeSuffixes []string `json:"exclude_suffixes"`
-	ExcludeDirs     []string `json:"exclude_dirs"`
-	Functions       map[string]struct {
-		Dir        string `json:"dir"`
-		EntryPoint string `json:"entry_point"`
-		Name       string `json:"name"`
-	} `json:"functions"`
+	Comment         string              `json:"//"`
+	RootFiles       []string            `json:"root_files"`
+	ExcludeSuffixes []string            `json:"exclude_suffixes"`
+	ExcludeDirs     []string            `json:"exclude_dirs"`
+	Functions       map[string]function `json:"functions"`
+}
+
+// function is one entry of functions.json's "functions".
+type function struct {
+	Dir        string   `json:"dir"`         // the function package, e.g. functions/authorize
+	EntryPoint string   `json:"entry_point"` // the name registered with functions.HTTP
+	Name       string   `json:"name"`        // deployed as <name_prefix>-<name>
+	Packages   []string `json:"packages"`    // package directories it imports, e.g. internal/app
+}
+
+// sortedKeys returns the function keys of r in order.
+func (r zipRules) sortedKeys() []string {
+	keys := make([]string, 0, len(r.Functions))
+	for k := range r.Functions {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func repoRoot(t *testing.T) string {
@@ -83,7 +102,9 @@ func loadRules(t *testing.T, root string) zipRules {
 		t.Fatal(err)
 	}
 	var r zipRules
-	if err := json.Unmarshal(data, &r); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
 		t.Fatalf("terraform/functions.json: %v", err)
 	}
 	if len(r.Functions) == 0 {
@@ -114,7 +135,7 @@ func (r zipRules) excludedDir(rel string) bool {
 
 // manifest returns zip path -> repository-relative source path for one
 // function, by the same rules as local.function_sources in functions.tf.
-func manifest(root string, r zipRules, fnDir string) (map[string]string, error) {
+func manifest(root string, r zipRules, fn function) (map[string]string, error) {
 	m := map[string]string{}
 	for _, f := range r.RootFiles {
 		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
@@ -122,30 +143,16 @@ func manifest(root string, r zipRules, fnDir string) (map[string]string, error) 
 		}
 		m[f] = f
 	}
-	for _, tree := range r.IncludeTrees {
-		err := filepath.WalkDir(filepath.Join(root, tree), func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if !d.Type().IsRegular() {
-				return nil
-			}
-			rel, err := filepath.Rel(root, p)
-			if err != nil {
-				return err
-			}
-			rel = filepath.ToSlash(rel)
-			if r.excludedName(rel) || r.excludedDir(rel) {
-				return nil
-			}
-			m[rel] = rel
-			return nil
-		})
+	for _, pkg := range fn.Packages {
+		files, err := packageFiles(root, r, pkg)
 		if err != nil {
 			return nil, err
 		}
+		for _, f := range files {
+			m[f] = f
+		}
 	}
-	entries, err := os.ReadDir(filepath.Join(root, fnDir))
+	entries, err := os.ReadDir(filepath.Join(root, fn.Dir))
 	if err != nil {
 		return nil, err
 	}
@@ -153,9 +160,56 @@ func manifest(root string, r zipRules, fnDir string) (map[string]string, error) 
 		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".go") || r.excludedName(e.Name()) {
 			continue
 		}
-		m[e.Name()] = fnDir + "/" + e.Name()
+		m[e.Name()] = fn.Dir + "/" + e.Name()
 	}
 	return m, nil
+}
+
+// packageFiles returns the repository-relative files of the package in
+// directory pkg: every file at or below it, minus excluded names (_test.go),
+// anything inside an excluded directory (testdata/) and anything at or below
+// a subdirectory holding .go files, which is another package. What remains
+// below pkg is its embedded assets.
+func packageFiles(root string, r zipRules, pkg string) ([]string, error) {
+	var all []string
+	goDirs := map[string]bool{}
+	err := filepath.WalkDir(filepath.Join(root, filepath.FromSlash(pkg)), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if r.excludedDir(rel) {
+			return nil
+		}
+		if strings.HasSuffix(rel, ".go") {
+			goDirs[path.Dir(rel)] = true
+		}
+		if !r.excludedName(rel) {
+			all = append(all, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("package %s: %w", pkg, err)
+	}
+	var files []string
+next:
+	for _, f := range all {
+		for dir := path.Dir(f); dir != pkg && strings.HasPrefix(dir, pkg+"/"); dir = path.Dir(dir) {
+			if goDirs[dir] {
+				continue next // another package's file
+			}
+		}
+		files = append(files, f)
+	}
+	return files, nil
 }
 
 // writeZip writes the files of m into a zip, in sorted order like the archive
@@ -163,12 +217,7 @@ func manifest(root string, r zipRules, fnDir string) (map[string]string, error) 
 func writeZip(root string, m map[string]string) ([]byte, error) {
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range sortedNames(m) {
 		data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(m[n])))
 		if err != nil {
 			return nil, err
@@ -392,15 +441,10 @@ func TestFunctionZipsBuildAndServeLikeTheBuildpack(t *testing.T) {
 	}
 	root := repoRoot(t)
 	rules := loadRules(t, root)
-	keys := make([]string, 0, len(rules.Functions))
-	for k := range rules.Functions {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, key := range keys {
+	for _, key := range rules.sortedKeys() {
 		fn := rules.Functions[key]
 		t.Run(key, func(t *testing.T) {
-			m, err := manifest(root, rules, fn.Dir)
+			m, err := manifest(root, rules, fn)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -461,6 +505,123 @@ func TestFunctionZipsBuildAndServeLikeTheBuildpack(t *testing.T) {
 	}
 }
 
+// TestFunctionPackagesMatchImports keeps each function's "packages" in
+// terraform/functions.json equal to the module's packages the function imports,
+// directly or not (`go list -deps`, for the linux/amd64 build Cloud Functions
+// runs): a missing one would fail the deployed build, an extra one ships code
+// the function does not run. It also checks that no zip holds local-only code
+// (internal/local/...) or a test helper package (a directory named *test, such
+// as storetest, smtest or fstest: Go's naming for test helpers, like
+// net/http/httptest, kept for them here). When it fails, it prints the list to
+// put in functions.json.
+func TestFunctionPackagesMatchImports(t *testing.T) {
+	root := repoRoot(t)
+	rules := loadRules(t, root)
+	module := modulePath(t, root)
+	for _, key := range rules.sortedKeys() {
+		fn := rules.Functions[key]
+		t.Run(key, func(t *testing.T) {
+			cmd := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "./"+fn.Dir)
+			cmd.Dir = root
+			cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0", "GOWORK=off")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("go list -deps ./%s: %v\n%s", fn.Dir, err, stderr.Bytes())
+			}
+			self := module + "/" + fn.Dir
+			var want []string // package directories, relative to the module root
+			for _, p := range strings.Fields(string(out)) {
+				if p == self || !strings.HasPrefix(p, module+"/") {
+					continue
+				}
+				dir := strings.TrimPrefix(p, module+"/")
+				if !strings.HasPrefix(dir, "internal/") {
+					t.Errorf("%s imports %s: a function may import only the module's internal/ packages (functions/... paths are not in its zip)", fn.Dir, p)
+				}
+				want = append(want, dir)
+			}
+			sort.Strings(want)
+
+			listed := map[string]bool{}
+			for _, p := range fn.Packages {
+				if listed[p] {
+					t.Errorf("terraform/functions.json: function %q lists %q twice in \"packages\"", key, p)
+				}
+				listed[p] = true
+			}
+			var add, remove []string
+			for _, p := range want {
+				if !listed[p] {
+					add = append(add, strconv.Quote(p))
+				}
+				delete(listed, p)
+			}
+			for p := range listed {
+				remove = append(remove, strconv.Quote(p))
+			}
+			sort.Strings(remove)
+			if len(add) > 0 || len(remove) > 0 {
+				var msg strings.Builder
+				fmt.Fprintf(&msg, "terraform/functions.json: the \"packages\" of function %q must be exactly the module packages %s imports, directly or not (go list -deps ./%s):", key, fn.Dir, fn.Dir)
+				if len(add) > 0 {
+					fmt.Fprintf(&msg, "\n  add:    %s", strings.Join(add, ", "))
+				}
+				if len(remove) > 0 {
+					fmt.Fprintf(&msg, "\n  remove: %s", strings.Join(remove, ", "))
+				}
+				quoted := make([]string, len(want))
+				for i, p := range want {
+					quoted[i] = strconv.Quote(p)
+				}
+				fmt.Fprintf(&msg, "\n  that is, \"packages\": [%s]", strings.Join(quoted, ", "))
+				t.Error(msg.String())
+			}
+
+			m, err := manifest(root, rules, fn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range sortedNames(m) {
+				if strings.HasPrefix(name, "internal/local/") {
+					t.Errorf("the zip of %s holds local-only code: %s", key, name)
+				}
+				for _, part := range strings.Split(path.Dir(name), "/") {
+					if strings.HasSuffix(part, "test") {
+						t.Errorf("the zip of %s holds a file of a test helper package (%s/): %s", key, part, name)
+					}
+				}
+			}
+		})
+	}
+}
+
+// modulePath reads the module path from root/go.mod.
+func modulePath(t *testing.T, root string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "module" {
+			return strings.Trim(f[1], `"`)
+		}
+	}
+	t.Fatal("go.mod has no module line")
+	return ""
+}
+
+func sortedNames(m map[string]string) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
 func waitForAnswer(t *testing.T, url string, p *process) *http.Response {
 	t.Helper()
 	client := &http.Client{Timeout: 5 * time.Second}
@@ -505,6 +666,9 @@ import "github.com/GoogleCloudPlatform/functions-framework-go/functions"
 func init() { functions.HTTP("Hello", nil) }
 `
 
+// TestManifestRulesOnASyntheticTree: a listed package brings its own files and
+// assets (static/), not its tests, testdata or subpackages (internal/a/sub,
+// unless listed too); unlisted packages (internal/b, internal/z) stay out.
 func TestManifestRulesOnASyntheticTree(t *testing.T) {
 	rules := loadRules(t, repoRoot(t))
 	root := writeTree(t, map[string]string{
@@ -523,8 +687,14 @@ func TestManifestRulesOnASyntheticTree(t *testing.T) {
 		"internal/a/testdata/in.json":   "{}",
 		"internal/b/testdata/x/deep.go": "package x\n",
 		"internal/b/c/c.go":             "package c\n",
+		"internal/b/c/static/c.css":     "p {}",
+		"internal/a/sub/sub.go":         "package sub\n",
+		"internal/a/sub/static/s.html":  "<p>sub's, not a's</p>",
+		"internal/a/only/x_test.go":     "package only\n",
+		"internal/z/z.go":               "package z\n",
+		"internal/b/b.go":               "package b\n",
 	})
-	got, err := manifest(root, rules, "functions/hello")
+	got, err := manifest(root, rules, function{Dir: "functions/hello", Packages: []string{"internal/a", "internal/b/c"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -536,6 +706,7 @@ func TestManifestRulesOnASyntheticTree(t *testing.T) {
 		"internal/a/a.go":             "internal/a/a.go",
 		"internal/a/static/page.html": "internal/a/static/page.html",
 		"internal/b/c/c.go":           "internal/b/c/c.go",
+		"internal/b/c/static/c.css":   "internal/b/c/static/c.css",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("manifest:\n got %v\nwant %v", got, want)
@@ -628,7 +799,7 @@ func TestZipManifestMatchesTerraform(t *testing.T) {
 		t.Errorf("terraform has %d functions, functions.json %d", len(tf), len(rules.Functions))
 	}
 	for key, fn := range rules.Functions {
-		got, err := manifest(root, rules, fn.Dir)
+		got, err := manifest(root, rules, fn)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,43 +1,61 @@
-# The three Cloud Functions (2nd gen, HTTP, Go).
+# The Cloud Functions (2nd gen, HTTP, Go), one per entry of functions.json.
 #
-# Source layout: the Go buildpack compiles only the
-# package at the ROOT of the uploaded source, so each function gets its own
-# zip: go.mod, go.sum, internal/** (minus tests and testdata) and its
-# functions/<name>/*.go moved to the zip root. The rules live in
-# functions.json, which functions/buildpack_test.go reads too: that test
+# Source layout: the Go buildpack compiles only the package at the ROOT of the
+# uploaded source, so each function gets its own zip: go.mod, go.sum, its
+# functions/<name>/*.go moved to the zip root, and the files of the module's
+# packages it imports (its "packages" in functions.json, minus tests and
+# testdata) - nothing else, so local-only code and test helpers are never
+# deployed, and a change to a package redeploys only the functions that import
+# it. The rules live in functions.json, which functions/buildpack_test.go reads
+# too: that test checks each function's package list against `go list -deps`,
 # assembles the same zips, builds them the way the buildpack does and starts
 # them, and .ci/tf-check compares its file lists with the ones below.
 
 locals {
   zip_rules = jsondecode(file("${path.module}/functions.json"))
 
-  # Key (authorize, callback, listmessages) => entry point, source dir and the
-  # deployed name (name_prefix + short name).
+  # Key (authorize, callback, listmessages, ...) => entry point, source dir,
+  # package directories and the deployed name (name_prefix + short name).
   functions = {
     for key, fn in local.zip_rules.functions : key => {
       dir         = fn.dir
       entry_point = fn.entry_point
       name        = "${var.name_prefix}-${fn.name}"
+      packages    = fn.packages
     }
   }
 
   source_root = abspath("${path.module}/..")
 
-  # Every file under the include trees, minus excluded suffixes (_test.go) and
-  # anything inside an excluded directory (testdata/).
-  tree_files = sort(flatten([
-    for tree in local.zip_rules.include_trees : [
-      for f in fileset(local.source_root, "${tree}/**") : f
+  # Every package directory some function lists.
+  package_dirs = sort(distinct(flatten([for fn in local.functions : fn.packages])))
+
+  # Directories holding .go files (outside excluded directories) at or below a
+  # listed package directory: each is a Go package of its own.
+  go_dirs = distinct([
+    for f in flatten([for p in local.package_dirs : tolist(fileset(local.source_root, "${p}/**/*.go"))]) : dirname(f)
+    if length(setintersection(split("/", dirname(f)), local.zip_rules.exclude_dirs)) == 0
+  ])
+
+  # Package directory => its files: everything at or below it minus excluded
+  # suffixes (_test.go), anything inside an excluded directory (testdata/), and
+  # anything at or below a subdirectory that is another package (it goes into a
+  # zip only when a function lists it). What remains below the directory is its
+  # embedded assets (static/ and the like).
+  package_files = {
+    for p in local.package_dirs : p => sort([
+      for f in fileset(local.source_root, "${p}/**") : f
       if !anytrue([for s in local.zip_rules.exclude_suffixes : endswith(f, s)]) &&
-      length(setintersection(split("/", dirname(f)), local.zip_rules.exclude_dirs)) == 0
-    ]
-  ]))
+      length(setintersection(split("/", dirname(f)), local.zip_rules.exclude_dirs)) == 0 &&
+      !anytrue([for d in local.go_dirs : startswith(d, "${p}/") && (dirname(f) == d || startswith(dirname(f), "${d}/"))])
+    ])
+  }
 
   # Zip path => repository-relative source path, per function.
   function_sources = {
     for key, fn in local.functions : key => merge(
       { for f in local.zip_rules.root_files : f => f },
-      { for f in local.tree_files : f => f },
+      merge([for p in fn.packages : { for f in local.package_files[p] : f => f }]...),
       {
         for f in fileset("${local.source_root}/${fn.dir}", "*.go") : f => "${fn.dir}/${f}"
         if !anytrue([for s in local.zip_rules.exclude_suffixes : endswith(f, s)])
@@ -73,7 +91,7 @@ locals {
   firestore_location = var.firestore_location != "" ? var.firestore_location : var.region
 
   # The settings of the README's "Configuration" table (internal/config reads
-  # and validates them). Identical for the three functions: they share one
+  # and validates them). Identical for every function: they share one
   # configuration loader, and each reads what it needs.
   function_env = merge({
     GOOGLE_CLOUD_PROJECT      = var.project_id
@@ -100,10 +118,10 @@ locals {
     GMAIL_QUOTA_PROJECT_PER_MIN = var.gmail_quota_project_per_min == null ? null : tostring(var.gmail_quota_project_per_min)
   }
 
+  # ListMessages runs the scheduled sweep inside one request; every other
+  # function (a new one too) gets function_timeout_seconds.
   function_timeout = {
-    authorize    = var.function_timeout_seconds
-    callback     = var.function_timeout_seconds
-    listmessages = var.list_messages_timeout_seconds
+    for key in keys(local.functions) : key => key == "listmessages" ? var.list_messages_timeout_seconds : var.function_timeout_seconds
   }
 }
 

@@ -47,3 +47,8 @@ output "scheduler_service_account" {
   description = "Identity in the scheduler's OIDC token (SCHEDULER_SERVICE_ACCOUNT)."
   value       = local.scheduler_sa_email
 }
+
+output "function_urls" {
+  description = "URL of every function, by its key in functions.json."
+  value       = local.function_urls
+}

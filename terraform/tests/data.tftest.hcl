@@ -84,6 +84,15 @@ run "outputs_a_user_needs_next" {
   }
 
   assert {
+    condition = output.function_urls == {
+      authorize    = "https://europe-west1-demo-project.cloudfunctions.net/gmail-authorize"
+      callback     = "https://europe-west1-demo-project.cloudfunctions.net/gmail-oauth-callback"
+      listmessages = "https://europe-west1-demo-project.cloudfunctions.net/gmail-list-messages"
+    }
+    error_message = "function_urls must give every function's URL by its functions.json key."
+  }
+
+  assert {
     condition     = output.upload_client_secret_command == "gcloud secrets versions add gmail-oauth-client --project=demo-project --data-file=client_secret.json"
     error_message = "Upload command is wrong."
   }

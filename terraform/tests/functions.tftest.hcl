@@ -131,18 +131,38 @@ run "sync_deadline_must_stay_below_the_timeout" {
 run "zips_hold_the_function_package_at_the_root_and_no_tests" {
   command = plan
 
-  # Each zip: go.mod, go.sum, the function dir's non-test .go files at the
-  # root, every non-test file of internal/** outside testdata/, nothing else.
+  # Each zip: go.mod, go.sum and the function dir's non-test .go files at the
+  # root; every non-test .go file of each package directory the function lists
+  # in functions.json; nothing outside those directories. (The exact list is
+  # compared with the Go test's by .ci/tf-check.)
   assert {
     condition = alltrue([
-      for k, dir in { authorize = "functions/authorize", callback = "functions/callback", listmessages = "functions/listmessages" } :
-      toset([for s in data.archive_file.function[k].source : s.filename]) == setunion(
+      for k, fn in jsondecode(file("${path.module}/functions.json")).functions :
+      toset([for s in data.archive_file.function[k].source : s.filename if !strcontains(s.filename, "/")]) == setunion(
         ["go.mod", "go.sum"],
-        [for f in fileset("${path.module}/../${dir}", "*.go") : f if !endswith(f, "_test.go")],
-        [for f in fileset("${path.module}/..", "internal/**") : f if !endswith(f, "_test.go") && !strcontains("/${f}", "/testdata/")],
-      )
+        [for f in fileset("${path.module}/../${fn.dir}", "*.go") : f if !endswith(f, "_test.go")],
+      ) &&
+      length(setsubtract(
+        flatten([for p in fn.packages : [for f in fileset("${path.module}/..", "${p}/*.go") : f if !endswith(f, "_test.go")]]),
+        [for s in data.archive_file.function[k].source : s.filename],
+      )) == 0 &&
+      alltrue([
+        for s in data.archive_file.function[k].source : anytrue([for p in fn.packages : startswith(s.filename, "${p}/")])
+        if strcontains(s.filename, "/")
+      ])
     ])
-    error_message = "A zip's file list differs from go.mod + go.sum + internal/** (no tests, no testdata) + the function package at the root."
+    error_message = "A zip's file list differs from go.mod + go.sum + the function package at the root + the files of the packages it lists in functions.json."
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for k, a in data.archive_file.function : [
+        for s in a.source :
+        !startswith(s.filename, "internal/local/") && !startswith(s.filename, "internal/apidoc/") &&
+        !anytrue([for part in split("/", dirname(s.filename)) : endswith(part, "test")])
+      ]
+    ]))
+    error_message = "No local-only code (internal/local/), API-doc tooling (internal/apidoc/) or test helper package (a *test directory) may reach a zip."
   }
 
   assert {
@@ -171,7 +191,7 @@ run "zips_hold_the_function_package_at_the_root_and_no_tests" {
   }
 
   assert {
-    condition     = length(distinct([for o in google_storage_bucket_object.function_source : o.name])) == 3
+    condition     = length(distinct([for o in google_storage_bucket_object.function_source : o.name])) == length(google_cloudfunctions2_function.function)
     error_message = "Each function has its own zip."
   }
 }
