@@ -22,7 +22,29 @@ package functions_test
 //     (used when the package imports .../functions-framework-go/functions): a
 //     main that blank-imports the module root package and calls
 //     funcframework.Start;
-//   - runs go mod tidy, then go build of that main package.
+//   - runs go mod tidy (with network access), then a plain go build of that
+//     main package in read-only module mode, from an empty module cache.
+//
+// The build does the same: one fresh GOMODCACHE per test run (shared by the
+// functions, removed afterwards), GOFLAGS cleared and the user's go env file
+// ignored (GOENV=off; the proxy and checksum settings are passed on), go mod
+// tidy, then go build -mod=readonly. So a deployment cannot lean on a module
+// that is only in this machine's cache, on a flag such as -mod=mod, or on a
+// go.sum line the repository lacks.
+//
+// go.sum: the repository's go.sum must already hold every line the
+// buildpack's go mod tidy needs for the generated main; the test fails, naming
+// the lines, when tidy adds one. (It may drop lines: modules only the tests
+// use.) Otherwise the cloud build would fetch those modules with checksums
+// the repository never recorded, and what is deployed would not be what was
+// reviewed and tested here. The generated main imports funcframework, which
+// nothing in the repository's own code does, and funcframework needs modules
+// (cloud.google.com/go/functions) the code does not; the blank import of
+// funcframework below makes the repository's own go mod tidy keep their
+// go.mod and go.sum lines, so "go mod tidy" in the repository is the fix when
+// the test names missing lines. Comparing the whole go.sum for equality
+// instead would need a go.sum per function, as each zip's tidy drops a
+// different set of test-only modules.
 //
 // The binary is then started with FUNCTION_TARGET set to the entry point and a
 // deliberately empty configuration: the registered function must answer, with
@@ -57,6 +79,10 @@ import (
 	"testing"
 	"text/template"
 	"time"
+
+	// The buildpack's generated main imports funcframework; importing it here
+	// keeps its modules in go.mod and go.sum (see the comment above).
+	_ "github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 )
 
 // zipRules mirrors terraform/functions.json.
@@ -359,8 +385,10 @@ func main() {
 }
 `))
 
-// buildLikeBuildpack writes the generated main into dir and builds it.
-func buildLikeBuildpack(t *testing.T, dir string, pkg *rootPackage) string {
+// buildLikeBuildpack writes the generated main into dir and builds it with
+// env (buildpackEnv): go mod tidy, then go build -mod=readonly. It fails when
+// tidy had to add lines to the zip's go.sum.
+func buildLikeBuildpack(t *testing.T, dir string, pkg *rootPackage, env []string) string {
 	t.Helper()
 	// The buildpack imports <module>/<package name> when a directory of that
 	// name exists at the root, else the module root package.
@@ -379,19 +407,117 @@ func buildLikeBuildpack(t *testing.T, dir string, pkg *rootPackage) string {
 	if err := os.WriteFile(filepath.Join(mainDir, "main.go"), src.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	zipSum, err := os.ReadFile(filepath.Join(dir, "go.sum"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	bin := filepath.Join(t.TempDir(), "function")
 	for _, args := range [][]string{
 		{"go", "mod", "tidy"},
-		{"go", "build", "-trimpath", "-o", bin, "./functions.local/app"},
+		{"go", "build", "-mod=readonly", "-trimpath", "-o", bin, "./functions.local/app"},
 	} {
+		start := time.Now()
 		cmd := exec.Command(args[0], args[1:]...)
 		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off", "CGO_ENABLED=0")
+		cmd.Env = env
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
 		}
+		t.Logf("%s: %v", strings.Join(args, " "), time.Since(start).Round(100*time.Millisecond))
+		if args[1] == "mod" {
+			tidySum, err := os.ReadFile(filepath.Join(dir, "go.sum"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if added := addedLines(zipSum, tidySum); len(added) > 0 {
+				t.Fatalf("the buildpack's go mod tidy adds %d line(s) to the go.sum of the zip; the repository's go.sum must already hold them, "+
+					"or the cloud build fetches modules with checksums the repository never recorded (run go mod tidy in the repository; "+
+					"a package the generated main needs that the repository does not import goes into this file's blank imports):\n  %s",
+					len(added), strings.Join(added, "\n  "))
+			}
+		}
 	}
 	return bin
+}
+
+// addedLines returns the non-empty lines of after that before lacks.
+func addedLines(before, after []byte) []string {
+	have := map[string]bool{}
+	for _, l := range strings.Split(string(before), "\n") {
+		have[strings.TrimSpace(l)] = true
+	}
+	var added []string
+	for _, l := range strings.Split(string(after), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !have[l] {
+			added = append(added, l)
+		}
+	}
+	return added
+}
+
+// buildpackEnv is the environment of the buildpack-like build: this process's
+// environment without any Go setting that could make the build depend on this
+// machine (GOFLAGS, the user's go env file, a workspace, the module cache),
+// plus the module proxy and checksum settings as this machine resolves them
+// (the cloud build has network access to the proxy) and modCache as an empty
+// module cache of its own.
+func buildpackEnv(t *testing.T, modCache string) []string {
+	t.Helper()
+	passed := []string{"GOPROXY", "GOSUMDB", "GONOSUMDB", "GONOPROXY", "GOPRIVATE", "GOINSECURE", "GOTOOLCHAIN", "GOCACHE"}
+	out, err := exec.Command("go", append([]string{"env", "-json"}, passed...)...).Output()
+	if err != nil {
+		t.Fatalf("go env: %v", err)
+	}
+	var values map[string]string
+	if err := json.Unmarshal(out, &values); err != nil {
+		t.Fatalf("go env -json: %v", err)
+	}
+	dropped := map[string]bool{"GOFLAGS": true, "GOENV": true, "GOMODCACHE": true, "GOWORK": true, "CGO_ENABLED": true}
+	for _, k := range passed {
+		dropped[k] = true
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); !dropped[k] {
+			env = append(env, kv)
+		}
+	}
+	for _, k := range passed {
+		if v := values[k]; v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	return append(env, "GOENV=off", "GOFLAGS=", "GOWORK=off", "CGO_ENABLED=0", "GOMODCACHE="+modCache)
+}
+
+// freshModCache makes an empty module cache for this test run and removes it
+// when t ends. Module cache files are read-only, so it is removed with go
+// clean -modcache (and made writable first if anything is left).
+func freshModCache(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "gmailoauth-modcache-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd := exec.Command("go", "clean", "-modcache")
+		cmd.Env = append(os.Environ(), "GOENV=off", "GOFLAGS=", "GOMODCACHE="+dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Logf("go clean -modcache: %v\n%s", err, out)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+				if err == nil && d.IsDir() {
+					_ = os.Chmod(p, 0o755)
+				}
+				return nil
+			})
+			if err := os.RemoveAll(dir); err != nil {
+				t.Errorf("removing the test's module cache %s: %v", dir, err)
+			}
+		}
+	})
+	return dir
 }
 
 func freePort(t *testing.T) string {
@@ -437,10 +563,12 @@ func runFunction(t *testing.T, bin, target string) (baseURL string, p *process) 
 
 func TestFunctionZipsBuildAndServeLikeTheBuildpack(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds three binaries")
+		t.Skip("builds every function, downloading its modules into an empty module cache")
 	}
 	root := repoRoot(t)
 	rules := loadRules(t, root)
+	start := time.Now()
+	env := buildpackEnv(t, freshModCache(t)) // one empty module cache, shared by the functions
 	for _, key := range rules.sortedKeys() {
 		fn := rules.Functions[key]
 		t.Run(key, func(t *testing.T) {
@@ -475,7 +603,7 @@ func TestFunctionZipsBuildAndServeLikeTheBuildpack(t *testing.T) {
 				}
 			}
 
-			bin := buildLikeBuildpack(t, dir, pkg)
+			bin := buildLikeBuildpack(t, dir, pkg, env)
 
 			// The registered function answers; empty configuration -> 500 misconfigured.
 			base, proc := runFunction(t, bin, fn.EntryPoint)
@@ -502,6 +630,9 @@ func TestFunctionZipsBuildAndServeLikeTheBuildpack(t *testing.T) {
 				t.Errorf("FUNCTION_TARGET=%sUnregistered kept running; want it to fail to start", fn.EntryPoint)
 			}
 		})
+	}
+	if !t.Failed() {
+		t.Logf("%d functions built from an empty module cache and started in %v", len(rules.Functions), time.Since(start).Round(time.Second))
 	}
 }
 
