@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"example.com/gmailoauth/internal/apperr"
+	"example.com/gmailoauth/internal/config"
 	"example.com/gmailoauth/internal/logging"
 	"example.com/gmailoauth/internal/secrets"
 	"example.com/gmailoauth/internal/store"
@@ -60,6 +61,10 @@ type App struct {
 	log  *slog.Logger
 
 	deps atomic.Pointer[Deps]
+	// fallbackOrigins are the valid origins of ALLOWED_RETURN_ORIGINS, used
+	// for CORS while the dependencies are not ready (a misconfigured or
+	// starting instance), so the allow-listed frontends can read the error.
+	fallbackOrigins []string
 
 	mu       sync.Mutex // guards the fields below; never held across I/O
 	building chan struct{}
@@ -78,7 +83,7 @@ func New(opts Options) *App {
 		opts.Logger = logging.New(os.Stdout, getenv("GOOGLE_CLOUD_PROJECT"), slog.LevelInfo)
 	}
 	opts = withDefaults(opts)
-	return &App{opts: opts, log: opts.Logger}
+	return &App{opts: opts, log: opts.Logger, fallbackOrigins: config.ReturnOrigins(opts.Getenv)}
 }
 
 var (

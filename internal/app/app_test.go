@@ -107,3 +107,44 @@ func TestMethodNotAllowed(t *testing.T) {
 		})
 	}
 }
+
+// TestMisconfiguredAnswersCORS: a misconfigured instance still answers its
+// allow-listed frontends with CORS headers (the preflight succeeds, the
+// error carries Access-Control-Allow-Origin), so the page can show
+// "misconfigured" instead of a network error; other origins get nothing.
+func TestMisconfiguredAnswersCORS(t *testing.T) {
+	env := map[string]string{
+		"ALLOWED_RETURN_ORIGINS": "http://localhost:8081, localhost:3000", // the second is the mistake
+		"OAUTH_REDIRECT_URL":     "http://localhost:8080/callback",
+	}
+	a := app.New(app.Options{Getenv: func(k string) string { return env[k] }, Logger: logging.New(&syncBuffer{}, "", slog.LevelInfo)})
+	for _, tc := range []struct {
+		origin     string
+		wantACAO   string
+		wantStatus int
+	}{
+		{"http://localhost:8081", "http://localhost:8081", http.StatusNoContent},
+		{"https://evil.example.com", "", http.StatusForbidden},
+	} {
+		pre := httptest.NewRequest(http.MethodOptions, "/", nil)
+		pre.Header.Set("Origin", tc.origin)
+		pre.Header.Set("Access-Control-Request-Method", "POST")
+		pre.Header.Set("Access-Control-Request-Headers", "content-type")
+		rec := httptest.NewRecorder()
+		a.Authorize(rec, pre)
+		if rec.Code != tc.wantStatus || rec.Header().Get("Access-Control-Allow-Origin") != tc.wantACAO {
+			t.Errorf("preflight from %s: got %d ACAO=%q, want %d ACAO=%q", tc.origin, rec.Code,
+				rec.Header().Get("Access-Control-Allow-Origin"), tc.wantStatus, tc.wantACAO)
+		}
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(`{}`))
+		req.Header.Set("Origin", tc.origin)
+		req.Header.Set("Content-Type", "application/json")
+		rec = httptest.NewRecorder()
+		a.Authorize(rec, req)
+		if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), `"misconfigured"`) ||
+			rec.Header().Get("Access-Control-Allow-Origin") != tc.wantACAO {
+			t.Errorf("POST from %s: got %d %s ACAO=%q, want 500 misconfigured ACAO=%q", tc.origin, rec.Code, rec.Body,
+				rec.Header().Get("Access-Control-Allow-Origin"), tc.wantACAO)
+		}
+	}
+}

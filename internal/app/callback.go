@@ -2,14 +2,11 @@ package app
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
 
-	"example.com/gmailoauth/internal/apperr"
 	"example.com/gmailoauth/internal/httpx"
-	"example.com/gmailoauth/internal/logging"
 	"example.com/gmailoauth/internal/oauthflow"
 )
 
@@ -23,14 +20,9 @@ func callback(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.Reque
 		if res == nil || res.ReturnTo == "" {
 			return err
 		}
-		// Back to the frontend, which shows the error; details in the fragment.
-		e := apperr.As(err)
-		if e == nil {
-			e = apperr.Wrap(apperr.Internal, "internal error", err)
-		}
-		if e.Cause != nil {
-			d.Log.WarnContext(ctx, "callback failed", slog.String("code", string(e.Code)), slog.String("cause", logging.Scrub(e.Cause.Error())))
-		}
+		// Back to the frontend, which shows the error; details in the
+		// fragment. The failure is logged as a JSON answer's would be.
+		e := httpx.NoteError(r, d.Log, err)
 		f := url.Values{"error": {string(e.Code)}, "error_description": {e.Message}}
 		if res.ClientState != "" {
 			f.Set("state", res.ClientState)

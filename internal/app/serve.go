@@ -13,26 +13,35 @@ import (
 // them in the contract's shape.
 type handlerFunc func(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.Request) error
 
-// serve runs fn for one request: panics become a clean 500, every answer
-// carries the safe headers, the trace is attached to the logs, oversized
-// or malformed queries are refused, the instance's dependencies are
-// ready, CORS is answered for the allow-listed origins and the method is
-// checked; fn's error becomes the contract's JSON.
+// serve runs fn for one request: one request line is logged when it ends
+// (httpx.LogRequests), panics become a clean 500, every answer carries the
+// safe headers, the trace is attached to the logs, CORS is answered for the
+// allow-listed origins (on error answers too, so a frontend can show them),
+// oversized or malformed queries are refused, the instance's dependencies
+// are ready and the method is checked; fn's error becomes the contract's
+// JSON.
 func (a *App) serve(w http.ResponseWriter, r *http.Request, methods []string, fn handlerFunc) {
-	httpx.Recover(a.log, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	r = r.WithContext(logging.WithRequestTrace(r.Context(), r))
+	httpx.LogRequests(a.log, httpx.Recover(a.log, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.SecurityHeaders(w.Header())
-		ctx := logging.WithRequestTrace(r.Context(), r)
-		r = r.WithContext(ctx)
+		ctx := r.Context()
+		d, derr := a.Deps(ctx)
+		origins := a.fallbackOrigins
+		if derr == nil {
+			origins = d.Config.AllowedReturnOrigins
+		}
+		if preflight, err := httpx.CORS(w, r, origins, strings.Join(methods, ", ")); preflight {
+			if err != nil {
+				httpx.WriteError(w, r, a.log, err)
+			}
+			return
+		}
 		if err := httpx.CheckQuery(r); err != nil {
 			httpx.WriteError(w, r, a.log, err)
 			return
 		}
-		d, err := a.Deps(ctx)
-		if err != nil {
-			httpx.WriteError(w, r, a.log, err)
-			return
-		}
-		if httpx.CORS(w, r, d.Config.AllowedReturnOrigins, strings.Join(methods, ", ")) {
+		if derr != nil {
+			httpx.WriteError(w, r, a.log, derr)
 			return
 		}
 		if err := httpx.Allow(r, methods...); err != nil {
@@ -43,7 +52,7 @@ func (a *App) serve(w http.ResponseWriter, r *http.Request, methods []string, fn
 		if err := fn(ctx, d, w, r); err != nil {
 			httpx.WriteError(w, r, a.log, err)
 		}
-	})).ServeHTTP(w, r)
+	}))).ServeHTTP(w, r)
 }
 
 // timed bounds fn by the request deadline (REQUEST_TIMEOUT), store calls

@@ -17,6 +17,7 @@ import (
 
 	"example.com/gmailoauth/internal/config"
 	"example.com/gmailoauth/internal/gmail"
+	"example.com/gmailoauth/internal/httpx"
 	"example.com/gmailoauth/internal/keyset"
 	"example.com/gmailoauth/internal/oauthflow"
 	"example.com/gmailoauth/internal/secrets"
@@ -147,6 +148,7 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Deps, error)
 		Query:           cfg.SyncQuery,
 		UserConcurrency: cfg.SyncConcurrency,
 		Deadline:        cfg.SyncDeadline,
+		Severity:        httpx.Severity,
 	}
 	return d, nil
 }

@@ -135,6 +135,20 @@ func loadOAuth(e *env, c *Config) {
 	} else if err := weburl.CheckEndpoint(c.RedirectURL); err != nil {
 		e.bad("OAUTH_REDIRECT_URL %v", err)
 	}
+	c.AllowedReturnOrigins = returnOrigins(e)
+	c.Scopes = splitList(strings.ReplaceAll(e.get("OAUTH_SCOPES"), " ", ","))
+	if len(c.Scopes) == 0 {
+		c.Scopes = append([]string(nil), DefaultScopes...)
+	}
+	if !slices.Contains(c.Scopes, "openid") {
+		e.bad("OAUTH_SCOPES must include openid (the callback identifies users by the ID token)")
+	}
+}
+
+// returnOrigins reads ALLOWED_RETURN_ORIGINS: the valid origins,
+// normalised; each invalid one is a problem.
+func returnOrigins(e *env) []string {
+	var out []string
 	for _, o := range splitList(e.get("ALLOWED_RETURN_ORIGINS")) {
 		n, err := weburl.NormalizeOrigin(o)
 		if err != nil {
@@ -145,15 +159,17 @@ func loadOAuth(e *env, c *Config) {
 			e.bad("ALLOWED_RETURN_ORIGINS: origin %q must use https (http only for localhost)", o)
 			continue
 		}
-		c.AllowedReturnOrigins = append(c.AllowedReturnOrigins, n)
+		out = append(out, n)
 	}
-	c.Scopes = splitList(strings.ReplaceAll(e.get("OAUTH_SCOPES"), " ", ","))
-	if len(c.Scopes) == 0 {
-		c.Scopes = append([]string(nil), DefaultScopes...)
-	}
-	if !slices.Contains(c.Scopes, "openid") {
-		e.bad("OAUTH_SCOPES must include openid (the callback identifies users by the ID token)")
-	}
+	return out
+}
+
+// ReturnOrigins returns the valid origins of ALLOWED_RETURN_ORIGINS, whatever
+// else is wrong with the configuration (Load reports that). An instance that
+// cannot serve still answers these origins with CORS headers, so their pages
+// can show the real error instead of a network failure.
+func ReturnOrigins(getenv func(string) string) []string {
+	return returnOrigins(&env{getenv: getenv})
 }
 
 // loadScheduler reads who may run a sweep.

@@ -284,3 +284,16 @@ func TestLoadSingleProblems(t *testing.T) {
 		})
 	}
 }
+
+// TestReturnOriginsOfABadConfiguration: the valid allow-listed origins are
+// known even when the configuration as a whole is refused.
+func TestReturnOriginsOfABadConfiguration(t *testing.T) {
+	e := env(map[string]string{"ALLOWED_RETURN_ORIGINS": "HTTP://LOCALHOST:8081/, localhost:3000, http://app.example.com, https://app.example.com", "STORE": "postgres"})
+	if _, err := config.Load(e); err == nil {
+		t.Fatal("Load accepted a bad configuration")
+	}
+	want := []string{"http://localhost:8081", "https://app.example.com"}
+	if diff := cmp.Diff(want, config.ReturnOrigins(e)); diff != "" {
+		t.Errorf("ReturnOrigins mismatch (-want +got):\n%s", diff)
+	}
+}

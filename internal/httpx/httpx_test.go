@@ -269,7 +269,11 @@ func TestCORS(t *testing.T) {
 				r.Header.Set("Access-Control-Request-Method", tt.reqMethod)
 			}
 			rec := httptest.NewRecorder()
-			handled := httpx.CORS(rec, r, allowed, "GET, POST")
+			log, logs := testLogger(t)
+			handled, err := httpx.CORS(rec, r, allowed, "GET, POST")
+			if err != nil {
+				httpx.WriteError(rec, r, log, err)
+			}
 			if handled != tt.wantHandled {
 				t.Errorf("handled: got %v, want %v", handled, tt.wantHandled)
 			}
@@ -306,6 +310,11 @@ func TestCORS(t *testing.T) {
 				}
 				if h.Get("Access-Control-Allow-Methods") != "" {
 					t.Errorf("disallowed preflight got Access-Control-Allow-Methods")
+				}
+				// The log names the refused origin, so the operator knows
+				// what to add to ALLOWED_RETURN_ORIGINS.
+				if !strings.Contains(logs.String(), "origin") || !strings.Contains(logs.String(), tt.origin) {
+					t.Errorf("log %q does not name the refused origin %q", logs.String(), tt.origin)
 				}
 			}
 		})

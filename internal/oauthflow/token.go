@@ -122,7 +122,8 @@ func (f *Flow) refreshAsOwner(ctx context.Context, c *store.Credential, owner st
 			return "", reauth("the refresh token was revoked or expired")
 		}
 		f.releaseLease(ctx, userID, owner)
-		f.logger().WarnContext(ctx, "token refresh failed", slog.String("user_id", userID), slog.String("error", describe(err)))
+		// Not logged here: whoever asked for the token logs the failure once
+		// (the request line, or the sweep's line for the user).
 		return "", upstreamErr("token refresh", err)
 	}
 	access, err := f.sealFor(userID, FieldAccessToken, tok.AccessToken)

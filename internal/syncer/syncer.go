@@ -34,6 +34,7 @@ import (
 	"sync"
 	"time"
 
+	"example.com/gmailoauth/internal/apperr"
 	"example.com/gmailoauth/internal/gmail"
 	"example.com/gmailoauth/internal/store"
 )
@@ -66,6 +67,11 @@ type Syncer struct {
 	Deadline time.Duration
 	// UsersPageSize is the number of credentials read from the store at once.
 	UsersPageSize int
+	// Severity is how loud a user's failed sync is logged, by its error code.
+	// The wiring sets the HTTP layer's rule (httpx.Severity), so one failure
+	// is logged at one severity whether a request or a sweep met it; nil
+	// logs every failure at WARNING.
+	Severity func(apperr.Code) slog.Level
 }
 
 func (s *Syncer) now() time.Time {
@@ -162,10 +168,20 @@ func (s *Syncer) safeSync(ctx context.Context, userID string, stopping func() bo
 		if p := recover(); p != nil {
 			s.log().ErrorContext(ctx, "sync panicked", slog.String("user_id", userID),
 				slog.String("panic", fmt.Sprint(p)), slog.String("stack", string(debug.Stack())))
-			res, err = &Result{Kind: KindNone}, fmt.Errorf("panic: %v", p)
+			res, err = &Result{Kind: KindNone}, &panicError{p: p}
 		}
 	}()
 	return s.syncUser(ctx, userID, stopping, mb)
+}
+
+// panicError is a user's sync that panicked (see safeSync).
+type panicError struct{ p any }
+
+func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.p) }
+
+func isPanic(err error) bool {
+	var pe *panicError
+	return errors.As(err, &pe)
 }
 
 // Sweep syncs every active user, from the stored cursor on, until the last
@@ -310,11 +326,17 @@ func (s *Syncer) sweepOne(ctx context.Context, userID string, roundStart time.Ti
 	case err == nil, IsRevoked(err):
 	case errors.Is(err, errStopped):
 		return false
+	case isPanic(err):
+		// safeSync logged it, with the stack.
 	default:
 		if ctx.Err() != nil {
 			return false // cancelled, not failed: try again next run
 		}
-		s.log().WarnContext(ctx, "user sync failed", slog.String("user_id", userID), slog.String("error", err.Error()))
+		level := slog.LevelWarn
+		if s.Severity != nil {
+			level = s.Severity(apperr.CodeOf(err))
+		}
+		s.log().Log(ctx, level, "user sync failed", slog.String("user_id", userID), slog.String("error", err.Error()))
 	}
 	return true
 }
