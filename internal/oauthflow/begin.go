@@ -2,6 +2,7 @@ package oauthflow
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
@@ -97,7 +98,10 @@ func (f *Flow) CheckReturnTo(raw string) error {
 			return nil
 		}
 	}
-	return bad
+	// Only the origin is repeated (in the message and, as the cause, in the
+	// logs): the rest of the URL may carry the frontend's own data.
+	return apperr.Wrap(apperr.InvalidReturnTo, "return_to must be on an allowed origin; "+origin+" is not one",
+		fmt.Errorf("return_to origin %q is not in ALLOWED_RETURN_ORIGINS", origin))
 }
 
 // Begin stores a fresh single-use state with a PKCE verifier and nonce, and

@@ -248,3 +248,18 @@ func FuzzCheckReturnTo(f *testing.F) {
 		t.Fatalf("accepted %q with origin %q, not one of %v", raw, origin, allowed)
 	})
 }
+
+// TestCheckReturnToNamesTheRefusedOrigin: the answer and the log (the
+// cause) say which origin was refused, and nothing more of the URL.
+func TestCheckReturnToNamesTheRefusedOrigin(t *testing.T) {
+	err := newFlow().CheckReturnTo("http://localhost:3001/app/done?tab=inbox")
+	e := apperr.As(err)
+	if e == nil || e.Cause == nil {
+		t.Fatalf("got %v, want invalid_return_to with a cause", err)
+	}
+	for _, s := range []string{e.Message, e.Cause.Error()} {
+		if !strings.Contains(s, "http://localhost:3001") || strings.Contains(s, "tab=inbox") || strings.Contains(s, "/app/done") {
+			t.Errorf("%q: want the origin http://localhost:3001 named, and no path or query", s)
+		}
+	}
+}

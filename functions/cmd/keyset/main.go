@@ -18,23 +18,33 @@ import (
 	"example.com/gmailoauth/internal/keyset"
 )
 
-func main() {
-	rotate := flag.Bool("rotate", false, "read a keyset on stdin and add new primary keys")
-	id := flag.String("id", time.Now().UTC().Format("20060102T150405"), "suffix of the new key ids")
-	flag.Parse()
+func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("keyset", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	rotate := fs.Bool("rotate", false, "read a keyset on stdin and add new primary keys")
+	id := fs.String("id", time.Now().UTC().Format("20060102T150405"), "suffix of the new key ids")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
 	var out []byte
 	var err error
 	if *rotate {
 		var in []byte
-		if in, err = io.ReadAll(os.Stdin); err == nil {
+		if in, err = io.ReadAll(stdin); err != nil {
+			err = fmt.Errorf("keyset: reading stdin: %w", err)
+		} else {
 			out, err = keyset.Rotate(in, *id)
 		}
 	} else {
 		out, err = keyset.Generate(*id)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "keyset:", err)
-		os.Exit(1)
+		// The package's errors already say "keyset: …".
+		fmt.Fprintln(stderr, err)
+		return 1
 	}
-	fmt.Println(string(out))
+	fmt.Fprintln(stdout, string(out))
+	return 0
 }
