@@ -147,8 +147,15 @@ func WithRequestTrace(ctx context.Context, r *http.Request) context.Context {
 
 // scrubbers match credential-shaped substrings: OAuth parameters and JSON
 // fields that carry secrets, bearer headers, JWTs, and Google's token formats.
+//
+// The first one takes a secret's name followed by = or :, and the value after
+// it, but only where the name is a name: not the last segment of a URL path
+// (`Post "https://oauth2.googleapis.com/token": dial tcp` names an endpoint,
+// and the next word is the error, not a token), and a quoted name only with a
+// quoted value, as JSON writes strings (`"code": 400` is a number).
 var scrubbers = []*regexp.Regexp{
-	regexp.MustCompile(`(?i)((?:access_token|refresh_token|id_token|client_secret|verifier|code|state|session|token|assertion|password)(?:\\?["']|%22)?\s*(?:[:=]|%3[ad])\s*(?:\\?["']|%22)?)[^"'&\s,}\\]+`),
+	regexp.MustCompile(`(?i)((?:^|[^/])(?:access_token|refresh_token|id_token|client_secret|verifier|code|state|session|token|assertion|password)` +
+		`(?:(?:\\?["']|%22)\s*(?:[:=]|%3[ad])\s*(?:\\?["']|%22)|\s*(?:[:=]|%3[ad])\s*(?:\\?["']|%22)?))[^"'&\s,}\\]+`),
 	regexp.MustCompile(`(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+`),
 	regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`),
 	regexp.MustCompile(`ya29\.[A-Za-z0-9._-]+|1//0[A-Za-z0-9._-]+|GOCSPX-[A-Za-z0-9._-]+|4/0[A-Za-z0-9._-]+`),

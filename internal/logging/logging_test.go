@@ -175,6 +175,15 @@ func TestScrub(t *testing.T) {
 		{"password", "password: hunter2", "password: [REDACTED]", "hunter2"},
 		{"oauth2 token struct", "&{AccessToken:opaqueA TokenType:Bearer RefreshToken:opaqueR}", "&{AccessToken:[REDACTED] TokenType:Bearer [REDACTED]:[REDACTED]}", "opaque"}, // over-redacts the field name after Bearer: harmless,
 		{"harmless text", "listed 12 messages for user 1234 in 40ms", "listed 12 messages for user 1234 in 40ms", ""},
+		// Names of secrets that are not followed by one stay readable.
+		{"token endpoint in a Go URL error", `code exchange: Post "https://oauth2.googleapis.com/token": dial tcp: lookup oauth2.googleapis.com: no such host`,
+			`code exchange: Post "https://oauth2.googleapis.com/token": dial tcp: lookup oauth2.googleapis.com: no such host`, ""},
+		{"endpoint path without quotes", "GET https://example.com/v1/session: EOF", "GET https://example.com/v1/session: EOF", ""},
+		{"endpoint then a query token", `Get "https://gmail.googleapis.com/gmail/v1/users/me/messages?access_token=opaqueAT9": EOF`,
+			`Get "https://gmail.googleapis.com/gmail/v1/users/me/messages?access_token=[REDACTED]": EOF`, "opaqueAT9"},
+		{"a JSON number is not a secret", `{"error":{"code": 401,"status":"UNAUTHENTICATED"}}`, `{"error":{"code": 401,"status":"UNAUTHENTICATED"}}`, ""},
+		{"a JSON string still is", `{"state": "opaqueState2", "session":"opaqueSess2"}`, `{"state": "[REDACTED]", "session":"[REDACTED]"}`, "opaque"},
+		{"name at the start", "token=opaqueTok3 rest", "token=[REDACTED] rest", "opaqueTok3"},
 		{"empty", "", "", ""},
 	}
 	for _, tt := range tests {
