@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -132,6 +133,28 @@ func (a *App) Deps(ctx context.Context) (*Deps, error) {
 	return nil, a.failErr
 }
 
+// Init builds the instance's dependencies now, rather than at the first
+// request, and returns the setup's own error (a *config.Error listing every
+// problem of the settings, the secrets' errors, ...) instead of the
+// contract's answer to it; nothing is logged but Build's warnings. The
+// local runner calls it to refuse a bad configuration before it serves.
+// The deployed functions never do: they answer 500 misconfigured and log
+// what to fix.
+func (a *App) Init(ctx context.Context) (*Deps, error) {
+	if d := a.deps.Load(); d != nil {
+		return d, nil
+	}
+	d, err := Load(ctx, a.opts)
+	if err != nil {
+		return nil, err
+	}
+	if !a.deps.CompareAndSwap(nil, d) {
+		_ = d.Store.Close() // a request's setup won meanwhile
+		return a.deps.Load(), nil
+	}
+	return d, nil
+}
+
 // setup builds the dependencies under its own deadline and publishes the
 // outcome, then closes done.
 func (a *App) setup(done chan struct{}) {
@@ -148,22 +171,37 @@ func (a *App) setup(done chan struct{}) {
 		return
 	}
 	a.failErr, a.failedAt = setupError(err), a.opts.Now()
-	if msg := err.Error(); msg != a.lastLog {
+	if msg := strings.ReplaceAll(err.Error(), "\n", "; "); msg != a.lastLog {
 		a.lastLog = msg
 		a.log.Error("instance cannot serve: " + logging.Scrub(msg))
 	}
 }
 
-// setupError is the contract's answer to a failed setup: unavailable when a
-// dependency did not answer (worth a retry), misconfigured otherwise.
+// setupError is the contract's answer to a failed setup: unavailable when
+// dependencies did not answer (worth a retry), misconfigured otherwise
+// (also when one problem of several is a wrong setting).
 func setupError(err error) error {
-	var se *secrets.Error
-	if errors.As(err, &se) && se.Kind == secrets.Unavailable || errors.Is(err, store.ErrUnavailable) ||
-		errors.Is(err, context.DeadlineExceeded) {
+	if unavailable(err) {
 		return apperr.New(apperr.Unavailable, "a dependency is unavailable; try again shortly")
 	}
 	// The cause was logged once by setup; it is not repeated per request.
 	return apperr.New(apperr.Misconfigured, "the function is misconfigured; its logs say what to fix")
+}
+
+// unavailable reports whether err, or every error err joins, is a
+// dependency that did not answer.
+func unavailable(err error) bool {
+	if j, ok := err.(interface{ Unwrap() []error }); ok { //nolint:errorlint // the joined errors themselves
+		for _, e := range j.Unwrap() {
+			if !unavailable(e) {
+				return false
+			}
+		}
+		return len(j.Unwrap()) > 0
+	}
+	var se *secrets.Error
+	return errors.As(err, &se) && se.Kind == secrets.Unavailable || errors.Is(err, store.ErrUnavailable) ||
+		errors.Is(err, context.DeadlineExceeded)
 }
 
 func retryAfterFailure(err error) time.Duration {

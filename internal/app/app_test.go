@@ -54,6 +54,9 @@ func TestMisconfigured(t *testing.T) {
 		{"malformed client JSON", map[string]string{
 			"OAUTH_CLIENT_SECRET_FILE": badClient, "APP_KEYS_FILE": keys, "OAUTH_REDIRECT_URL": "https://fn.example.com/callback",
 		}, []string{"client.json"}},
+		{"both secrets wrong", map[string]string{
+			"OAUTH_CLIENT_SECRET_FILE": filepath.Join(dir, "missing.json"), "APP_KEYS_FILE": badClient, "OAUTH_REDIRECT_URL": "https://fn.example.com/callback",
+		}, []string{"OAUTH_CLIENT_SECRET_FILE", "missing.json", "APP_KEYS_FILE", "keyset"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			logs := &syncBuffer{}

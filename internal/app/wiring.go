@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +48,9 @@ type Deps struct {
 	Secrets secrets.Source
 	Log     *slog.Logger
 	Now     func() time.Time
+	// Warnings are what Build found suspicious but not fatal, in plain
+	// words (each is logged too); the local runner prints them at start.
+	Warnings []string
 
 	keys atomic.Pointer[keyset.Keyset]
 }
@@ -85,18 +90,27 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Deps, error)
 	if src == nil {
 		src = newSources(cfg)
 	}
-	client, err := secrets.LoadClientConfig(ctx, src, cfg.ClientSecretRef)
-	if err != nil {
+	// Both secrets are read before either failure is returned, so a
+	// misconfigured instance names every wrong secret at once.
+	client, cerr := secrets.LoadClientConfig(ctx, src, cfg.ClientSecretRef)
+	if cerr != nil {
+		cerr = fmt.Errorf("the OAuth client (%s): %w", secretSetting(cfg.ClientSecretIsFile, "OAUTH_CLIENT_SECRET", "OAUTH_CLIENT_SECRET_FILE"), cerr)
+	}
+	ks, kerr := loadKeys(ctx, src, cfg.KeysRef)
+	if kerr != nil {
+		kerr = fmt.Errorf("the app keyset (%s): %w", secretSetting(cfg.KeysIsFile, "APP_KEYS_SECRET", "APP_KEYS_FILE"), kerr)
+	}
+	if err := errors.Join(cerr, kerr); err != nil {
 		return nil, err
 	}
+	var warnings []string
 	if len(client.RedirectURIs) > 0 && !slices.Contains(client.RedirectURIs, cfg.RedirectURL) {
-		opts.Logger.Warn("OAUTH_REDIRECT_URL is not one of the OAuth client's redirect_uris; Google will answer redirect_uri_mismatch until it is registered",
-			slog.String("redirect_url", cfg.RedirectURL), slog.Any("registered", client.RedirectURIs))
+		const msg = "OAUTH_REDIRECT_URL is not one of the OAuth client's redirect_uris; Google will answer redirect_uri_mismatch until it is registered"
+		opts.Logger.Warn(msg, slog.String("redirect_url", cfg.RedirectURL), slog.Any("registered", client.RedirectURIs))
+		warnings = append(warnings, fmt.Sprintf("%s (OAUTH_REDIRECT_URL is %s; the client registers %s)",
+			msg, cfg.RedirectURL, strings.Join(client.RedirectURIs, ", ")))
 	}
-	ks, err := loadKeys(ctx, src, cfg.KeysRef)
-	if err != nil {
-		return nil, err
-	}
+	var err error
 	st := opts.Store
 	if st == nil {
 		if st, err = openStore(ctx, cfg); err != nil {
@@ -105,7 +119,7 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Deps, error)
 	}
 	hc := &http.Client{Timeout: cfg.OutboundTimeout, Transport: opts.Transport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	d := &Deps{Config: cfg, Store: st, Client: hc, Secrets: src, Log: opts.Logger, Now: opts.Now}
+	d := &Deps{Config: cfg, Store: st, Client: hc, Secrets: src, Log: opts.Logger, Now: opts.Now, Warnings: warnings}
 	d.keys.Store(ks)
 	d.Flow = &oauthflow.Flow{
 		Store: st,
@@ -151,6 +165,14 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Deps, error)
 		Severity:        httpx.Severity,
 	}
 	return d, nil
+}
+
+// secretSetting names the variable that configured a secret.
+func secretSetting(isFile bool, smKey, fileKey string) string {
+	if isFile {
+		return fileKey
+	}
+	return smKey
 }
 
 // FrontendRetry is how a frontend request retries Gmail's 429s and 5xx: a
