@@ -301,21 +301,27 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-const adminHelp = `Google sandbox admin API (JSON). {email} is the user's address.
-GET      /admin/users/{email}                        grant and mailbox snapshot (sub, scopes, history_id)
-GET|PUT  /admin/users/{email}/knobs                  {"deny_consent","drop_scopes":[..],"withhold_refresh_token","access_token_ttl":"30s"}
-POST     /admin/users/{email}/revoke                 revoke the grant (user removed the app)
-POST     /admin/users/{email}/expire-history         older startHistoryId -> 404
-POST     /admin/users/{email}/messages               {"count":n} -> {"ids":[..]}
-POST     /admin/users/{email}/messages/delete        {"ids":[..]}
-POST     /admin/users/{email}/messages/{id}/modify   {"add_label_ids":[..],"remove_label_ids":[..]}
-PUT      /admin/users/{email}/mailbox-size           {"size":n} (before first use)
-PUT      /admin/mailbox-size                         {"size":n} default for new mailboxes
-GET|PUT  /admin/gmail-faults                         {"latency":"100ms","quota_units_per_second":50,"fail_next":2}
-GET|PUT  /admin/token-faults                         {"latency":"100ms","fail_next":1}
-POST     /admin/id-token                             {"audience","email","ttl"} -> {"id_token"}
-GET      /admin/stats                                counters; POST /admin/stats/reset zeroes them
-`
+// adminHelp lists the admin API with every path as the caller must type it
+// (p is the sandbox's mount path, such as "/sandbox", base its URL).
+func adminHelp(p, base string) string {
+	return strings.NewReplacer("PREFIX", p, "BASE", base).Replace(`Google sandbox admin API (JSON). {email} is the user's address.
+GET      PREFIX/admin/users/{email}                        grant and mailbox snapshot (sub, scopes, history_id)
+GET|PUT  PREFIX/admin/users/{email}/knobs                  {"deny_consent","drop_scopes":[..],"withhold_refresh_token","access_token_ttl":"30s"}
+POST     PREFIX/admin/users/{email}/revoke                 revoke the grant (user removed the app)
+POST     PREFIX/admin/users/{email}/expire-history         older startHistoryId -> 404
+POST     PREFIX/admin/users/{email}/messages               {"count":n} -> {"ids":[..]}
+POST     PREFIX/admin/users/{email}/messages/delete        {"ids":[..]}
+POST     PREFIX/admin/users/{email}/messages/{id}/modify   {"add_label_ids":[..],"remove_label_ids":[..]}
+PUT      PREFIX/admin/users/{email}/mailbox-size           {"size":n} (before first use)
+PUT      PREFIX/admin/mailbox-size                         {"size":n} default for new mailboxes
+GET|PUT  PREFIX/admin/gmail-faults                         {"latency":"100ms","quota_units_per_second":50,"fail_next":2}
+GET|PUT  PREFIX/admin/token-faults                         {"latency":"100ms","fail_next":1}
+POST     PREFIX/admin/id-token                             {"audience","email","ttl"} -> {"id_token"}
+GET      PREFIX/admin/stats                                counters; POST PREFIX/admin/stats/reset zeroes them
+
+Example: curl -X PUT -d '{"drop_scopes":["gmail.readonly"]}' BASE/admin/users/alice@example.com/knobs
+`)
+}
 
 func (s *Sandbox) adminRoutes(m *http.ServeMux) {
 	both := func(path string, h http.HandlerFunc) {
@@ -324,7 +330,7 @@ func (s *Sandbox) adminRoutes(m *http.ServeMux) {
 	}
 	m.HandleFunc("GET /admin", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(w, adminHelp)
+		_, _ = io.WriteString(w, adminHelp(s.prefix(), s.base))
 	})
 	m.HandleFunc("GET /admin/users/{email}", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.UserInfo(r.PathValue("email")))
@@ -464,6 +470,6 @@ func (s *Sandbox) adminRoutes(m *http.ServeMux) {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	m.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
-		adminError(w, http.StatusNotFound, "no such admin endpoint; GET /admin lists them: "+strings.TrimSpace(r.URL.Path))
+		adminError(w, http.StatusNotFound, "no such admin endpoint: "+s.prefix()+strings.TrimSpace(r.URL.Path)+"; GET "+s.base+"/admin lists them")
 	})
 }

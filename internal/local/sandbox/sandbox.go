@@ -126,6 +126,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -290,7 +291,35 @@ func (s *Sandbox) routes() {
 	m.HandleFunc("/gmail/", s.gmailNotFound)
 
 	s.adminRoutes(m)
+	m.HandleFunc("GET /{$}", s.handleIndex)
 	s.mux = m
+}
+
+// prefix is the path the sandbox is mounted under ("/sandbox" for
+// http://localhost:8080/sandbox), "" at a server's root.
+func (s *Sandbox) prefix() string {
+	u, _ := url.Parse(s.base)
+	return strings.TrimSuffix(u.Path, "/")
+}
+
+// handleIndex lists what the sandbox serves, as full URLs to paste.
+func (s *Sandbox) handleIndex(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	b := s.base
+	fmt.Fprintf(w, `Google sandbox: a stand-in for Google's OAuth 2.0, OpenID Connect and Gmail endpoints.
+Consent is automatic for any login_hint; every user gets the same seeded mailbox.
+
+Google's endpoints (what the functions call):
+  GET  %[1]s/o/oauth2/v2/auth                  authorization (consent screen)
+  POST %[1]s/token                             token endpoint
+  POST %[1]s/revoke                            revocation
+  GET  %[1]s/.well-known/openid-configuration  OIDC discovery (issuer %[1]s)
+  GET  %[1]s/oauth2/v3/certs                   JWKS
+  GET  %[1]s/oauth2/v3/userinfo                userinfo (Bearer access token)
+  GET  %[1]s/gmail/v1/users/me/messages        Gmail users.messages.list (and .../messages/{id}, history, profile, labels)
+
+`, b)
+	_, _ = io.WriteString(w, adminHelp(s.prefix(), b))
 }
 
 // ServeHTTP serves the sandbox. Paths are relative to the handler's root; a
