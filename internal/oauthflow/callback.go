@@ -145,7 +145,8 @@ type identity struct {
 // failure tells the user to start again rather than to retry.
 func (f *Flow) exchange(ctx context.Context, st *store.AuthState, code string) (*oauth2.Token, identity, error) {
 	startAgain := func(e *apperr.Error) *apperr.Error {
-		e.Message += "; start again from Authorize"
+		// "Try again shortly" holds for the provider, not for this state.
+		e.Message = strings.TrimSuffix(e.Message, "; try again shortly") + "; start again from Authorize"
 		e.AuthorizationURL = f.ReauthURL(ctx, st.LoginHint, st.ReturnTo)
 		e.RetryAfter = apperr.NoRetry
 		return e
