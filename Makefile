@@ -20,15 +20,33 @@ GOLANGCI            := $(TOOLS_DIR)/golangci-lint-$(GOLANGCI_VERSION)
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# The local runner is built, then run (not `go run`, which exits 1 on Ctrl-C
+# whatever the program does), into .dev/, the checkout's ignored local state.
+DEV_BIN := .dev/bin/dev
+
+# dev-bin builds the runner, saying first when that takes a while: the first
+# run downloads the modules (a few hundred MB) and compiles them, minutes on a
+# cold cache with long silences.
+define dev-bin
+	@if ! GOPROXY=off GOFLAGS=-mod=readonly $(GO) list -deps ./functions/cmd/dev >/dev/null 2>&1; then \
+	  echo "dev: first run: downloading the Go modules, then compiling them (a few minutes; quiet for long stretches)"; \
+	elif [ ! -x $(DEV_BIN) ]; then \
+	  echo "dev: compiling the local runner (up to two minutes the first time, with no output)"; \
+	fi
+	@$(GO) build -o $(DEV_BIN) ./functions/cmd/dev
+endef
+
 .PHONY: dev
 dev: ## Run the three functions and the Google sandbox on localhost (PORT, default 8080; in-memory store)
-	PORT=$(PORT) $(GO) run ./functions/cmd/dev
+	$(dev-bin)
+	@PORT=$(PORT) $(DEV_BIN)
 
 .PHONY: dev-firestore
 dev-firestore: ## Like dev, on the Firestore emulator (started and stopped here)
+	$(dev-bin)
 	@set -euo pipefail; out=$$($(EMULATOR) start); host=$${out##*=}; \
 	trap '$(EMULATOR) stop' EXIT; \
-	FIRESTORE_EMULATOR_HOST=$$host GOOGLE_CLOUD_PROJECT=demo-dev STORE=firestore PORT=$(PORT) $(GO) run ./functions/cmd/dev
+	FIRESTORE_EMULATOR_HOST=$$host GOOGLE_CLOUD_PROJECT=demo-dev STORE=firestore PORT=$(PORT) $(DEV_BIN)
 
 .PHONY: test
 test: ## Run every test; starts the Firestore emulator for them and stops it after

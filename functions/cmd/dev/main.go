@@ -4,95 +4,191 @@
 // on a second port (DEMO_PORT, default PORT+1; "off" disables it), a
 // different origin, so it calls the functions cross-origin like a deployed
 // frontend. `make dev` runs it.
+//
+// It checks the whole configuration (the same config.Load and app.Build the
+// deployed functions run at their first request) before it prints anything:
+// on a problem it lists every one on stderr and exits with status 1, serving
+// nothing. It listens on the loopback addresses only (127.0.0.1 and, when
+// available, [::1]); DEV_HOST (default localhost) is the host name in the
+// URLs it prints and configures. Ctrl-C (SIGINT) or SIGTERM stops it with
+// status 0.
 package main
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"regexp"
 	"strconv"
 	"syscall"
 	"time"
 
 	"example.com/gmailoauth/internal/local/devserver"
 	"example.com/gmailoauth/internal/logging"
+	"example.com/gmailoauth/internal/weburl"
 )
 
 func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "dev:", err)
-		os.Exit(1)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// checkTimeout bounds the configuration check (secret reads, the store's
+// client), as the deployed setup is bounded.
+const checkTimeout = time.Minute
+
+var hostRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$`)
+
+// settings are the runner's own variables, apart from the functions'
+// configuration.
+type settings struct {
+	host     string
+	port     int
+	demoPort int // -1: no demo
+}
+
+// readSettings reads PORT, DEMO_PORT and DEV_HOST, listing every problem.
+func readSettings(getenv func(string) string) (settings, []string) {
+	var problems []string
+	s := settings{host: getenv("DEV_HOST"), port: 8080}
+	if s.host == "" {
+		s.host = "localhost"
+	} else if !hostRE.MatchString(s.host) && net.ParseIP(s.host) == nil {
+		problems = append(problems, fmt.Sprintf("DEV_HOST must be a host name such as localhost or 127.0.0.1, got %q", s.host))
+	}
+	port := func(key, v string) int {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 65535 {
+			problems = append(problems, fmt.Sprintf("%s must be a port number, got %q", key, v))
+			return 0
+		}
+		return n
+	}
+	if v := getenv("PORT"); v != "" {
+		s.port = port("PORT", v)
+	}
+	switch v := getenv("DEMO_PORT"); v {
+	case "off":
+		s.demoPort = -1
+	case "":
+		s.demoPort = s.port + 1
+		if s.port == 0 {
+			s.demoPort = 0 // any free port, like PORT
+		}
+	default:
+		s.demoPort = port("DEMO_PORT", v)
+	}
+	return s, problems
+}
+
+// listener is a port on the loopback addresses: 127.0.0.1 and, when the
+// machine has IPv6, [::1] on the same port, so every loopback spelling of
+// the runner's URLs (localhost, 127.0.0.1, [::1]) reaches it.
+type listener struct {
+	port int
+	ls   []net.Listener
+}
+
+func listenLoopback(port int) (*listener, error) {
+	v4, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return nil, err
+	}
+	l := &listener{port: v4.Addr().(*net.TCPAddr).Port, ls: []net.Listener{v4}}
+	if v6, err := net.Listen("tcp", net.JoinHostPort("::1", strconv.Itoa(l.port))); err == nil {
+		l.ls = append(l.ls, v6)
+	}
+	return l, nil
+}
+
+func (l *listener) close() {
+	for _, x := range l.ls {
+		_ = x.Close()
 	}
 }
 
-func run() error {
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "8080"
+func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) int {
+	fail := func(what string, problems []string) int {
+		fmt.Fprintf(stderr, "dev: %s:\n", what)
+		for _, p := range problems {
+			fmt.Fprintf(stderr, "  - %s\n", p)
+		}
+		fmt.Fprintln(stderr, "dev: nothing was started. The README's Configuration section lists every setting.")
+		return 1
 	}
-	host := os.Getenv("DEV_HOST")
-	if host == "" {
-		host = "localhost"
+	set, problems := readSettings(getenv)
+	if len(problems) > 0 {
+		return fail("the runner's settings have problems", problems)
 	}
-	lis, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))
+	api, err := listenLoopback(set.port)
 	if err != nil {
-		return fmt.Errorf("listen on port %s: %w (set PORT to use another)", port, err)
+		return fail("cannot listen", []string{fmt.Sprintf("port %d: %v (set PORT to use another)", set.port, err)})
 	}
-	demoPort := os.Getenv("DEMO_PORT")
-	if demoPort == "" {
-		n, err := strconv.Atoi(port)
-		if err != nil {
-			return fmt.Errorf("PORT %q is not a number", port)
-		}
-		demoPort = strconv.Itoa(n + 1)
-	}
-	var demoLis net.Listener
+	defer api.close()
+	var demo *listener
 	demoBase := ""
-	if demoPort != "off" {
-		if demoLis, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", demoPort)); err != nil {
-			lis.Close()
-			return fmt.Errorf("listen on port %s for the demo frontend: %w (set DEMO_PORT to use another, or DEMO_PORT=off)", demoPort, err)
+	if set.demoPort >= 0 {
+		if demo, err = listenLoopback(set.demoPort); err != nil {
+			return fail("cannot listen", []string{fmt.Sprintf("port %d for the demo frontend: %v (set DEMO_PORT to use another, or DEMO_PORT=off)", set.demoPort, err)})
 		}
-		demoBase = "http://" + net.JoinHostPort(host, demoPort)
+		defer demo.close()
+		demoBase = "http://" + net.JoinHostPort(set.host, strconv.Itoa(demo.port))
 	}
-	log := logging.New(os.Stderr, os.Getenv("GOOGLE_CLOUD_PROJECT"), slog.LevelInfo)
+	log := logging.New(stderr, getenv("GOOGLE_CLOUD_PROJECT"), slog.LevelInfo)
+	base := "http://" + net.JoinHostPort(set.host, strconv.Itoa(api.port))
 	srv, err := devserver.New(devserver.Options{
-		BaseURL: "http://" + net.JoinHostPort(host, port), DemoBaseURL: demoBase,
-		Logger: log, StateDir: os.Getenv("DEV_STATE_DIR"),
+		BaseURL: base, DemoBaseURL: demoBase, Getenv: getenv,
+		Logger: log, StateDir: getenv("DEV_STATE_DIR"),
 	})
 	if err != nil {
-		return err
+		return fail("cannot start", []string{err.Error()})
 	}
-	fmt.Println(srv.Walkthrough())
-	servers := []*http.Server{{Handler: srv.Handler, ReadHeaderTimeout: 10 * time.Second}}
-	listeners := []net.Listener{lis}
-	if demoLis != nil {
-		servers = append(servers, &http.Server{Handler: srv.DemoHandler, ReadHeaderTimeout: 10 * time.Second})
-		listeners = append(listeners, demoLis)
+	cctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	err = srv.Check(cctx)
+	cancel()
+	if err != nil {
+		return fail("the configuration has problems", devserver.Problems(err))
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	errc := make(chan error, len(servers))
-	for i, hs := range servers {
-		go func() { errc <- hs.Serve(listeners[i]) }()
+	if !weburl.IsLoopback(set.host) {
+		fmt.Fprintf(stdout, "Note: DEV_HOST=%s, but the runner listens on the loopback addresses only.\n\n", set.host)
+	}
+	fmt.Fprintln(stdout, srv.Walkthrough())
+
+	var servers []*http.Server
+	errc := make(chan error, 4)
+	serve := func(h http.Handler, l *listener) {
+		hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, hs)
+		for _, x := range l.ls {
+			go func() { errc <- hs.Serve(x) }()
+		}
+	}
+	serve(srv.Handler, api)
+	if demo != nil {
+		serve(srv.DemoHandler, demo)
 	}
 	var serveErr error
 	select {
 	case <-ctx.Done():
 	case serveErr = <-errc:
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
 	for _, hs := range servers {
 		_ = hs.Shutdown(sctx)
 	}
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
-		return serveErr
+		fmt.Fprintln(stderr, "dev:", serveErr)
+		return 1
 	}
-	return nil
+	fmt.Fprintln(stderr, "dev: stopped")
+	return 0
 }

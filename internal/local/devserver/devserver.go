@@ -8,20 +8,25 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"example.com/gmailoauth/internal/app"
+	"example.com/gmailoauth/internal/config"
 	"example.com/gmailoauth/internal/keyset"
 	"example.com/gmailoauth/internal/local/demo"
 	"example.com/gmailoauth/internal/local/sandbox"
 	"example.com/gmailoauth/internal/secrets"
 	"example.com/gmailoauth/internal/store"
+	"example.com/gmailoauth/internal/weburl"
 )
 
 // Sandbox identities used in local runs.
@@ -67,7 +72,90 @@ type Server struct {
 	DemoHandler http.Handler
 	DemoBaseURL string
 
-	storeDesc string // for the walkthrough
+	lookup      func(string) string // the configuration the functions see
+	callerStore bool                // Options.Store was set
+	memoryKeys  bool                // the app keyset was generated in memory
+	warnings    []string            // found by Check, for the walkthrough
+}
+
+// Check builds the functions' dependencies now, with the same configuration
+// and wiring (app.Load) the first request would use, so a wrong setting is
+// reported before anything is served. The error lists every problem (see
+// Problems). Warnings (a redirect URL the OAuth client does not register,
+// say) are kept for the walkthrough.
+func (s *Server) Check(ctx context.Context) error {
+	d, err := s.App.Init(ctx)
+	if err != nil {
+		return err
+	}
+	s.warnings = append(s.warnings[:0], d.Warnings...)
+	if d.Config.Store == config.StoreFirestore && os.Getenv("FIRESTORE_EMULATOR_HOST") == "" && s.memoryKeys {
+		s.warnings = append(s.warnings, "the app keyset is generated in memory for this run: tokens stored in project "+
+			d.Config.Project+" will not open after a restart; set DEV_STATE_DIR=.dev to keep the keyset there (or APP_KEYS_FILE)")
+	}
+	return nil
+}
+
+// Problems lists, one per line, what err (from Check) says is wrong: every
+// problem of the settings (*config.Error), every secret that could not be
+// read, and so on.
+func Problems(err error) []string {
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		return ce.Problems
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok { //nolint:errorlint // the joined errors themselves
+		var out []string
+		for _, e := range j.Unwrap() {
+			out = append(out, Problems(e)...)
+		}
+		return out
+	}
+	return []string{err.Error()}
+}
+
+// storeDesc says which store the functions use, from the configuration as
+// validated.
+func (s *Server) storeDesc() string {
+	if s.callerStore {
+		return "provided by the caller"
+	}
+	cfg, err := config.Load(s.lookup)
+	switch {
+	case err != nil:
+		return "none: the configuration is invalid (the logs say what to fix)"
+	case cfg.Store == config.StoreFirestore:
+		d := "Firestore, project " + cfg.Project
+		if h := os.Getenv("FIRESTORE_EMULATOR_HOST"); h != "" {
+			d += ", emulator " + h + " (starts empty)"
+		}
+		return d
+	}
+	return "memory (lost when the process stops)"
+}
+
+// loopbackSpellings returns base's origin and, when its host is a loopback
+// name, the same origin under localhost, 127.0.0.1 and [::1].
+func loopbackSpellings(base string) []string {
+	u, err := url.Parse(base)
+	if err != nil || !weburl.IsLoopback(u.Hostname()) {
+		return []string{base}
+	}
+	out := []string{base}
+	for _, h := range []string{"localhost", "127.0.0.1", "::1"} {
+		v := *u
+		v.Host = net.JoinHostPort(h, u.Port())
+		if u.Port() == "" {
+			v.Host = h
+			if strings.Contains(h, ":") {
+				v.Host = "[" + h + "]"
+			}
+		}
+		if o := weburl.Origin(&v); o != weburl.Origin(u) {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // New builds the stack. With OAUTH_CLIENT_SECRET or OAUTH_CLIENT_SECRET_FILE
@@ -87,14 +175,17 @@ func New(opts Options) (*Server, error) {
 	set("OAUTH_REDIRECT_URL", base+"/callback")
 	set("STORE", "memory")
 	demoBase := strings.TrimRight(opts.DemoBaseURL, "/")
-	origins := base
+	// The runner's own origins, in each loopback spelling a browser may be
+	// pointed at (localhost, 127.0.0.1, [::1]), so the demo opened at
+	// http://127.0.0.1:8081 works as well as at http://localhost:8081.
+	origins := loopbackSpellings(base)
 	if demoBase != "" {
-		origins = base + "," + demoBase
+		origins = append(origins, loopbackSpellings(demoBase)...)
 	}
 	if extra := getenv("ALLOWED_RETURN_ORIGINS"); extra != "" {
-		origins = extra + "," + origins
+		origins = append([]string{extra}, origins...)
 	}
-	env["ALLOWED_RETURN_ORIGINS"] = origins
+	env["ALLOWED_RETURN_ORIGINS"] = strings.Join(origins, ",")
 
 	s := &Server{BaseURL: base, DemoBaseURL: demoBase}
 	mem := secrets.Memory{}
@@ -137,15 +228,9 @@ func New(opts Options) (*Server, error) {
 		}
 		return getenv(k)
 	}
-	s.storeDesc = "memory (lost when the process stops)"
-	if opts.Store != nil {
-		s.storeDesc = "provided by the caller"
-	} else if lookup("STORE") == "firestore" {
-		s.storeDesc = "firestore, project " + lookup("GOOGLE_CLOUD_PROJECT")
-		if h := os.Getenv("FIRESTORE_EMULATOR_HOST"); h != "" {
-			s.storeDesc += ", emulator " + h
-		}
-	}
+	s.lookup = lookup
+	s.callerStore = opts.Store != nil
+	s.memoryKeys = env["APP_KEYS_FILE"] == memoryKeysRef
 	s.App = app.New(app.Options{Getenv: lookup, Store: opts.Store, Logger: opts.Logger, Now: opts.Now, Transport: opts.Transport,
 		Secrets: devSecrets{memory: mem, file: secrets.NewFileSource(), sm: secrets.NewSecretManagerSource()}})
 
@@ -181,12 +266,15 @@ func (s *Server) Walkthrough() string {
 	}
 	fmt.Fprintf(&sb, "gmailoauth local stack on %s\n\n", b)
 	fmt.Fprintf(&sb, "  Authorize      %s/authorize\n  OAuthCallback  %s/callback\n  ListMessages   %s/list-messages\n", b, b, b)
-	fmt.Fprintf(&sb, "  Store          %s\n", s.storeDesc)
+	fmt.Fprintf(&sb, "  Store          %s\n", s.storeDesc())
+	for _, w := range s.warnings {
+		fmt.Fprintf(&sb, "\nWARNING: %s\n", w)
+	}
 	if s.Sandbox == nil {
 		fmt.Fprintf(&sb, "\nUsing the configured OAuth client and endpoints (no sandbox).\nOpen %s/authorize?login_hint=YOU@gmail.com in a browser.\n", b)
 		return sb.String()
 	}
-	fmt.Fprintf(&sb, "  Sandbox        %s/sandbox/  (stand-in for Google: consent is automatic)\n", b)
+	fmt.Fprintf(&sb, "  Sandbox        %s/sandbox/  (stand-in for Google: consent is automatic; that page lists its endpoints and admin API)\n", b)
 	fmt.Fprintf(&sb, `
 Try it with curl (copy line by line):
 
