@@ -86,7 +86,7 @@ load: ## Load test: 200 users connect, then 1,000 concurrent ListMessages; print
 	FIRESTORE_EMULATOR_HOST=$$host $(GO) test -run '^TestLoad$$' -count=1 -v ./internal/local/devserver/ | grep -v '^    load_test.go'
 
 .PHONY: demo-test
-demo-test: ## Drive the demo page in headless Chromium; SCREENSHOT_DIR=dir keeps the screenshot
+demo-test: ## Drive the demo page in headless Chromium; SCREENSHOT_DIR=dir keeps the screenshots (desktop, phone, misconfigured)
 	CI=$${CI:-true} $(GO) test -count=1 -run TestDemoInBrowser -v ./internal/local/demo
 
 .PHONY: build

@@ -32,6 +32,7 @@ const store = {
 
 const $ = (id) => document.getElementById(id);
 const view = { q: '', tokens: [''], page: 0 }; // tokens[i]: page_token of page i
+let working = false; // a call is under way: every button waits for it
 
 // ---- calling the functions -------------------------------------------------
 
@@ -55,8 +56,9 @@ async function api(method, path, { body, session } = {}) {
       mode: 'cors', credentials: 'omit', cache: 'no-store',
     });
   } catch (e) {
-    // fetch rejects on network errors and on a refused CORS check alike.
-    throw new ApiError(0, 'network_error', 'The functions could not be reached (network or CORS): ' + e.message);
+    // fetch rejects on network errors and on a refused CORS check alike; the
+    // page cannot tell which (the runner logs a refused origin).
+    throw new ApiError(0, 'network_error', e.message);
   }
   if (resp.status === 204) return null;
   const data = await resp.json().catch(() => null);
@@ -77,7 +79,8 @@ function randomState() {
 }
 
 async function connect(loginHint) {
-  busy(true);
+  if (working) return; // one authorization at a time
+  busy(true, 'Opening Google’s consent page…');
   // Our own state, kept in this tab: the answer that comes back must carry it,
   // or the page ignores it (someone else's link cannot sign this tab in).
   const state = randomState();
@@ -87,10 +90,11 @@ async function connect(loginHint) {
   try {
     const res = await api('POST', '/authorize', { body });
     location.assign(res.authorization_url); // Google's consent page; it comes back to /callback, then here
+    // Still busy: the page is leaving.
   } catch (e) {
     store.del('pending');
-    showError(e);
     busy(false);
+    showError(e);
   }
 }
 
@@ -108,11 +112,12 @@ function handleReturn() {
   const pending = JSON.parse(store.get('pending') || 'null');
   store.del('pending');
   if (!pending || f.get('state') !== pending.state) {
-    notice('Ignored an authorization answer this tab did not ask for (state mismatch).', 'error');
+    notice('This page ignored a sign-in answer it did not ask for. Connect again from here.', 'error', { code: 'state_mismatch' });
     return;
   }
   if (f.has('error')) {
-    notice(f.get('error') + ': ' + (f.get('error_description') || 'authorization failed'), 'error');
+    const e = new ApiError(0, f.get('error'), f.get('error_description') || '', f.get('authorization_url'));
+    notice(explain(e, 'connect'), 'error', e);
     return;
   }
   store.set('session', f.get('session'));
@@ -131,51 +136,53 @@ function session() {
 // ---- 3. listing --------------------------------------------------------------
 
 async function list() {
+  if (working) return;
   const s = session();
   if (!s) return render();
   const p = new URLSearchParams({ format: 'metadata', max_results: String(PAGE_SIZE) });
   if (view.q) p.set('q', view.q);
   if (view.tokens[view.page]) p.set('page_token', view.tokens[view.page]);
-  busy(true);
+  busy(true, view.q ? `Searching for “${view.q}”…` : 'Loading messages…');
   try {
     const res = await api('GET', '/list-messages?' + p, { session: s });
     view.tokens[view.page + 1] = res.next_page_token || '';
     notice('');
     renderMessages(res);
   } catch (e) {
+    clearMessages(); // what is listed no longer answers the search
     showError(e);
   } finally {
     busy(false);
   }
 }
 
+function clearMessages() {
+  $('messages').replaceChildren();
+  $('results').hidden = true;
+}
+
 function renderMessages(res) {
-  const rows = (res.messages || []).map((m) => {
-    const tr = document.createElement('tr');
-    if ((m.label_ids || []).includes('UNREAD')) tr.className = 'unread';
-    const from = cell(senderName(m.from));
+  const items = (res.messages || []).map((m) => {
+    const li = document.createElement('li');
+    if ((m.label_ids || []).includes('UNREAD')) li.className = 'unread';
+    li.dataset.id = m.id;
+    const from = part('from', senderName(m.from));
     from.title = m.from || '';
-    const subject = cell(m.subject || '(no subject)');
-    const snippet = document.createElement('div');
-    snippet.className = 'snippet';
-    snippet.textContent = m.snippet || '';
-    subject.append(snippet);
     const when = new Date(m.date);
-    const date = cell(isNaN(when) ? m.date : when.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' }));
-    date.className = 'date';
-    tr.dataset.id = m.id;
-    tr.append(from, subject, date);
-    return tr;
+    const date = part('date', isNaN(when) ? m.date : when.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' }));
+    li.append(from, date, part('subject', m.subject || '(no subject)'), part('snippet', m.snippet || ''));
+    return li;
   });
-  $('messages').tBodies[0].replaceChildren(...rows);
+  $('messages').replaceChildren(...items);
   $('messages').dataset.page = String(view.page + 1);
+  $('messages').hidden = items.length === 0;
   const about = view.q ? ` matching “${view.q}”` : '';
-  $('summary').textContent = rows.length
-    ? `About ${res.result_size_estimate} messages${about}`
-    : `No messages${about}.`;
+  $('empty').textContent = `No messages${about}.`;
+  $('empty').hidden = items.length > 0;
+  $('summary').textContent = items.length ? `About ${res.result_size_estimate} messages${about}` : '';
   $('page').textContent = 'Page ' + (view.page + 1);
-  $('prev').disabled = view.page === 0;
-  $('next').disabled = !res.next_page_token;
+  enable('prev', view.page > 0);
+  enable('next', !!res.next_page_token);
   $('results').hidden = false;
   $('reauth').hidden = true;
   setState('listed');
@@ -187,38 +194,77 @@ function senderName(from) {
   return (m && m[1]) || from || '';
 }
 
-function cell(text) {
-  const td = document.createElement('td');
-  td.textContent = text || '';
-  return td;
+// part is one line of a message in the list; textContent only, never HTML.
+function part(kind, text) {
+  const el = document.createElement('div');
+  el.className = kind;
+  el.textContent = text || '';
+  return el;
 }
 
 // ---- 4. disconnect -------------------------------------------------------------
 
 async function disconnect() {
+  if (working) return;
   const s = store.get('session');
-  busy(true);
+  busy(true, 'Disconnecting…');
   try {
     // Revokes the grant at Google and deletes the stored refresh token. 204.
     if (s) await api('DELETE', '/authorize', { session: s });
   } catch (e) {
-    if (e.code !== 'invalid_session' && e.code !== 'missing_session') { showError(e); busy(false); return; }
+    if (e.code !== 'invalid_session' && e.code !== 'missing_session') { busy(false); showError(e); return; }
   }
   store.del('session', 'expires', 'who');
-  notice('Disconnected: the grant was revoked and the stored token deleted.', 'info');
   busy(false);
+  clearMessages();
+  notice('Disconnected: the grant was revoked and the stored token deleted.', 'info');
   render();
 }
 
 // ---- errors and screen state ---------------------------------------------------
 
+// explain says in plain words what a failed call means for the user; the
+// code and the functions' own message go in the small print (notice).
+// `during` is 'connect' for an answer of the callback, else ''.
+function explain(e, during) {
+  const wait = e.retryAfter ? `in ${e.retryAfter} seconds` : 'in a moment';
+  switch (e.code) {
+    case 'network_error':
+      return `The service at ${API} could not be reached. Check that it is running (make dev), ` +
+        'and that this page’s address is one it allows: it logs a refused origin.';
+    case 'misconfigured':
+      return 'The service is not set up correctly, so it cannot answer yet. Its log says what to fix.';
+    case 'internal':
+      return 'Something went wrong inside the service. Try again; if it keeps failing, its log has the details.';
+    case 'unavailable':
+      return `The service’s storage did not answer. Try again ${wait}.`;
+    case 'upstream_unavailable':
+      return during === 'connect' ? 'Google did not answer while connecting. Connect again.' : `Google did not answer. Try again ${wait}.`;
+    case 'upstream_error':
+      return 'Google refused the request.';
+    case 'rate_limited':
+      return `Gmail is busy for this account. Try again ${wait}.`;
+    case 'access_denied':
+      return 'You declined access, so nothing was connected.';
+    case 'invalid_state': case 'expired_state':
+      return 'That sign-in took too long or was already used. Connect again.';
+    case 'no_refresh_token':
+      return 'Google did not grant offline access. Connect again and allow access.';
+    case 'invalid_request':
+      return 'The request was refused: ' + e.message;
+  }
+  return e.message || 'The request failed.';
+}
+
 function showError(e) {
   switch (e.code) {
     case 'reauthorization_required': // the user removed the app at Google, or the grant expired
     case 'insufficient_scope':
-      $('reauth-text').textContent = e.message + '.';
+      $('reauth-text').textContent = e.code === 'insufficient_scope'
+        ? 'Gmail read access was not granted. Connect again and tick the Gmail box.'
+        : 'Gmail access was revoked or has expired. Connect again to continue.';
       $('reauth').hidden = false;
-      $('results').hidden = true;
+      clearMessages();
       notice('');
       setState('reauth');
       return;
@@ -228,22 +274,41 @@ function showError(e) {
       notice('Your session is no longer valid; connect again.', 'info');
       render();
       return;
-    case 'rate_limited':
-      notice(`Gmail is busy for this user; try again in ${e.retryAfter || 'a few'} seconds.`, 'error');
-      break;
-    default:
-      notice(`${e.code}: ${e.message}`, 'error');
   }
+  notice(explain(e, ''), 'error', e);
   setState('error');
 }
 
-function notice(text, kind) {
-  $('notice').textContent = text;
+// notice shows text in the status area; with an error e, its code (and the
+// functions' own message) in small print.
+function notice(text, kind, e) {
+  $('notice-text').textContent = text;
   $('notice').className = 'notice ' + (kind || '');
   $('notice').hidden = !text;
+  const fine = e ? [e.code, e.status ? 'HTTP ' + e.status : '', e.message && !text.includes(e.message) ? e.message : '']
+    .filter(Boolean).join(' · ') : '';
+  $('notice-code').textContent = fine;
+  $('notice-code').hidden = !fine;
 }
 
-function busy(on) { document.body.classList.toggle('busy', on); }
+// busy shows what the page is waiting for and disables every control until
+// it is done, so nothing is sent twice.
+function busy(on, text) {
+  working = on;
+  document.body.classList.toggle('busy', on);
+  $('busy-text').textContent = text || 'Working…';
+  $('busy').hidden = !on;
+  document.querySelectorAll('button, input').forEach(apply);
+}
+
+// enable sets whether a control is usable when nothing is under way.
+function enable(id, on) {
+  $(id).dataset.off = on ? '' : '1';
+  apply($(id));
+}
+
+function apply(el) { el.disabled = working || el.dataset.off === '1'; }
+
 function setState(s) { document.body.dataset.state = s; }
 
 function render() {
@@ -277,7 +342,13 @@ document.addEventListener('DOMContentLoaded', () => {
     Object.assign(view, { q: $('q').value.trim(), tokens: [''], page: 0 });
     list();
   });
-  $('refresh').addEventListener('click', list);
+  // Refresh runs what is in the box: the same page again, or a new search
+  // when the box was edited.
+  $('refresh').addEventListener('click', () => {
+    const q = $('q').value.trim();
+    if (q !== view.q) Object.assign(view, { q, tokens: [''], page: 0 });
+    list();
+  });
   $('next').addEventListener('click', () => { view.page++; list(); });
   $('prev').addEventListener('click', () => { view.page = Math.max(0, view.page - 1); list(); });
   handleReturn();

@@ -70,8 +70,11 @@ func browser(t *testing.T, exe string) context.Context {
 }
 
 // TestDemoInBrowser drives the demo page in Chromium through the whole flow
-// against the sandbox: connect, list, next page, search, revoke at "Google",
-// Reconnect, disconnect. The page is served on its own origin and calls the
+// against the sandbox: connect, list, next page, search, refresh, an empty
+// and a failed search, revoke at "Google", Reconnect, disconnect, and a
+// misconfigured API. It checks the page on a 390 px phone (no sideways
+// scroll) and saves the desktop, phone and misconfigured screenshots to
+// $SCREENSHOT_DIR. The page is served on its own origin and calls the
 // functions cross-origin, so CORS (preflights included) is exercised for real.
 func TestDemoInBrowser(t *testing.T) {
 	if testing.Short() {
@@ -121,7 +124,7 @@ func TestDemoInBrowser(t *testing.T) {
 	rows := func() []string {
 		t.Helper()
 		v, err := chromedp.Run(tab, chromedp.Evaluate[[]string](
-			`[...document.querySelectorAll('#messages tbody tr')].map(tr => tr.dataset.id + '|' + tr.cells[1].firstChild.textContent)`))
+			`[...document.querySelectorAll('#messages li')].map(li => li.dataset.id + '|' + li.querySelector('.subject').textContent)`))
 		if err != nil {
 			t.Fatalf("rows: %v", err)
 		}
@@ -134,8 +137,14 @@ func TestDemoInBrowser(t *testing.T) {
 	if got := eval(`document.getElementById('login-hint').value`); got != email {
 		t.Errorf("login_hint field = %q, want %q", got, email)
 	}
-	step("connect", chromedp.Click(chromedp.ID("connect")))
+	phone(t, tab, "signed out")
+	// Two clicks in a row start one authorization: the first disables the
+	// button before its request is sent.
+	step("connect", chromedp.Evaluate[chromedp.Void](`(() => { const b = document.getElementById('connect'); b.click(); b.click(); })()`))
 	waitState("list after connect", "listed")
+	if n := strings.Count(s.Logs.String(), `"message":"POST /authorize 200"`); n != 1 {
+		t.Errorf("two clicks on Connect sent %d POST /authorize, want 1", n)
+	}
 	page1 := rows()
 	if len(page1) != 10 {
 		t.Fatalf("first page: %d rows, want 10: %v", len(page1), page1)
@@ -154,7 +163,16 @@ func TestDemoInBrowser(t *testing.T) {
 	if n := eval(`String(performance.getEntriesByType('resource').filter(e => e.name.startsWith(` + jsString(s.URL+"/list-messages?") + `)).length)`); n == "0" {
 		t.Errorf("no cross-origin call to %s/list-messages seen by the page", s.URL)
 	}
-	screenshot(t, tab, "demo-messages.png")
+	screenshot(t, tab, "demo-messages.png", desktopWidth)
+
+	// On a 390 px phone the list fits: no sideways scroll, and each
+	// subject and snippet has the width of the screen, not a narrow column.
+	phone(t, tab, "messages listed")
+	if narrow := eval(`String([...document.querySelectorAll('#messages .subject, #messages .snippet')].filter(e => e.clientWidth < 300).length)`); narrow != "0" {
+		t.Errorf("at 390 px, %s subjects or snippets are narrower than 300 px", narrow)
+	}
+	screenshot(t, tab, "demo-phone.png", phoneWidth)
+	step("back to the desktop size", chromedp.EmulateViewport(desktopWidth, 900))
 
 	// 2. Next page: different messages, page 2; back to page 1.
 	step("next page", chromedp.Click(chromedp.ID("next")), chromedp.WaitReady(chromedp.CSS(`#messages[data-page="2"]`)))
@@ -182,6 +200,41 @@ func TestDemoInBrowser(t *testing.T) {
 			t.Errorf("search subject:receipt listed %q", r)
 		}
 	}
+
+	// Refresh runs what is in the box, even when it was not submitted.
+	step("refresh an edited search", chromedp.SetValue(chromedp.ID("q"), "is:starred"), chromedp.Click(chromedp.ID("refresh")),
+		chromedp.Poll[chromedp.Void](`document.getElementById('summary').textContent.includes('is:starred')`))
+	waitState("refresh listed", "listed")
+
+	// An empty result says so.
+	step("search for nothing", chromedp.SetValue(chromedp.ID("q"), "subject:no-such-subject-anywhere"), chromedp.Click(chromedp.ID("search")),
+		chromedp.Poll[chromedp.Void](`document.getElementById('empty').textContent.includes('no-such-subject')`))
+	waitState("empty listed", "listed")
+	if got := eval(`document.getElementById('empty').checkVisibility() ? document.getElementById('empty').textContent : 'hidden'`); !strings.HasPrefix(got, "No messages") {
+		t.Errorf("empty result: %q, want \"No messages\" shown", got)
+	}
+
+	// While a search is under way the page says so and every control
+	// waits; a failed search clears what the previous one listed.
+	step("list again", chromedp.Evaluate[chromedp.Void](`document.getElementById('q').value = ''`), chromedp.Click(chromedp.ID("search")))
+	waitState("listed again", "listed")
+	s.Sandbox.SetGmailFaults(sandbox.GmailFaults{Latency: 300 * time.Millisecond, FailNext: 1000})
+	step("failing search", chromedp.SetValue(chromedp.ID("q"), "is:unread"), chromedp.Click(chromedp.ID("search")),
+		chromedp.Poll[chromedp.Void](`document.body.classList.contains('busy')`))
+	if got := eval(`String([...document.querySelectorAll('button, input')].filter(e => !e.disabled).length) + ' ' + document.getElementById('busy').checkVisibility()`); got != "0 true" {
+		t.Errorf("while busy: %q, want every control disabled and the busy line shown (\"0 true\")", got)
+	}
+	waitState("search failed", "error")
+	s.Sandbox.SetGmailFaults(sandbox.GmailFaults{})
+	if n := len(rows()); n != 0 || eval(`document.getElementById('results').checkVisibility() ? 'shown' : 'hidden'`) != "hidden" {
+		t.Errorf("after a failed search: %d messages of the previous search still listed", n)
+	}
+	if got := eval(`document.getElementById('notice-text').textContent + ' | ' + document.getElementById('notice-code').textContent`); !strings.Contains(got, "Google did not answer") ||
+		!strings.Contains(got, "| upstream_unavailable · HTTP 503") {
+		t.Errorf("failed search notice %q: want plain words, then the code in small print", got)
+	}
+	step("search works again", chromedp.Click(chromedp.ID("search")))
+	waitState("listed after the fault", "listed")
 
 	// 4. The user removes the app at Google: the next list answers 401
 	// reauthorization_required and the page offers "Reconnect".
@@ -217,6 +270,19 @@ func TestDemoInBrowser(t *testing.T) {
 		t.Errorf("after disconnect the session is still in sessionStorage")
 	}
 
+	// 7. A misconfigured API (here a SESSION_TTL that does not parse): the
+	// preflight and the error carry CORS headers, so the page shows what is
+	// wrong in plain words with the code in small print, not a network error.
+	bad := devtest.Start(t, devtest.Options{Demo: true, Env: map[string]string{"SESSION_TTL": "forever"}})
+	step("open the misconfigured demo", chromedp.Navigate(bad.DemoURL+"/"), chromedp.WaitVisible(chromedp.ID("connect")),
+		chromedp.Click(chromedp.ID("connect")))
+	waitState("misconfigured shown", "error")
+	if got := eval(`document.getElementById('notice-text').textContent + ' | ' + document.getElementById('notice-code').textContent`); !strings.Contains(got, "not set up correctly") ||
+		!strings.Contains(got, "| misconfigured · HTTP 500") {
+		t.Errorf("misconfigured API: the page says %q, want plain words and \"misconfigured · HTTP 500\" in small print", got)
+	}
+	screenshot(t, tab, "demo-misconfigured.png", desktopWidth)
+
 	mu.Lock()
 	defer mu.Unlock()
 	for _, m := range console {
@@ -228,15 +294,41 @@ func TestDemoInBrowser(t *testing.T) {
 	t.Logf("demo flow in Chromium: %v", time.Since(start).Round(time.Millisecond))
 }
 
-// screenshot saves a full-page PNG to $SCREENSHOT_DIR (or the test's temp dir).
-func screenshot(t *testing.T, tab context.Context, name string) {
+// Viewport widths of the screenshots: a laptop, and a 390 px phone.
+const (
+	desktopWidth = 1100
+	phoneWidth   = 390
+)
+
+// phone checks the page at a 390 px phone's viewport: nothing is wider than
+// the screen, so the page never scrolls sideways.
+func phone(t *testing.T, tab context.Context, when string) {
 	t.Helper()
+	if err := chromedp.Do(tab, chromedp.EmulateViewport(phoneWidth, 844, chromedp.EmulateScale(2))); err != nil {
+		t.Fatalf("phone viewport: %v", err)
+	}
+	v, err := chromedp.Run(tab, chromedp.Evaluate[[]int64](`[document.documentElement.scrollWidth, window.innerWidth]`))
+	if err != nil {
+		t.Fatalf("page width: %v", err)
+	}
+	if v[1] != phoneWidth || v[0] > v[1] {
+		t.Errorf("%s at %d px: the page is %d px wide in a %d px window, want no horizontal scroll", when, phoneWidth, v[0], v[1])
+	}
+}
+
+// screenshot saves a full-page PNG, width px wide, to $SCREENSHOT_DIR (or
+// the test's temp dir).
+func screenshot(t *testing.T, tab context.Context, name string, width int64) {
+	t.Helper()
+	if err := chromedp.Do(tab, chromedp.EmulateViewport(width, 600)); err != nil {
+		t.Fatalf("viewport: %v", err)
+	}
 	// Size the viewport to the whole page, so the picture has every row.
 	h, err := chromedp.Run(tab, chromedp.Evaluate[int64](`Math.ceil(document.documentElement.scrollHeight)`))
 	if err != nil {
 		t.Fatalf("page height: %v", err)
 	}
-	if err := chromedp.Do(tab, chromedp.EmulateViewport(1100, max(h, 600))); err != nil {
+	if err := chromedp.Do(tab, chromedp.EmulateViewport(width, max(h, 600))); err != nil {
 		t.Fatalf("viewport: %v", err)
 	}
 	png, err := chromedp.Run(tab, chromedp.FullScreenshot(100)) // 100 = PNG

@@ -5,6 +5,11 @@
 // it on a second origin (e.g. http://localhost:8081), so the page calls the
 // functions cross-origin exactly as a deployed frontend does and CORS is
 // exercised for real. app.js is the part worth reading.
+//
+// The page fits a phone (one column, no sideways scroll) and has two areas
+// to extend: the status area (#status: what the page is waiting for and
+// what went wrong, in plain words with the code in small print) and the
+// list area (#results: one page of messages, or "No messages").
 package demo
 
 import (
