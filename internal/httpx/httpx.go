@@ -264,24 +264,28 @@ const maxLoggedOrigin = 200
 // headers, so browsers refuse to hand them the answer. It reports whether
 // the request was a preflight: answered (204) when the origin is allowed,
 // else left to the caller with the returned origin_not_allowed error, whose
-// cause names the refused origin for the logs.
+// cause names the refused origin for the logs. Any request from a refused
+// origin has it on its request line (refused_origin; see LogRequests).
 func CORS(w http.ResponseWriter, r *http.Request, allowed []string, methods string) (preflight bool, err error) {
 	origin := r.Header.Get("Origin")
 	h := w.Header()
 	h.Add("Vary", "Origin")
 	ok := origin != "" && slices.Contains(allowed, origin)
-	if ok {
+	shown := origin
+	if len(shown) > maxLoggedOrigin {
+		shown = shown[:maxLoggedOrigin] + "…"
+	}
+	switch {
+	case ok:
 		h.Set("Access-Control-Allow-Origin", origin)
 		h.Set("Access-Control-Expose-Headers", "Retry-After")
+	case origin != "":
+		noteRefusedOrigin(r, shown)
 	}
 	if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
 		return false, nil
 	}
 	if !ok {
-		shown := origin
-		if len(shown) > maxLoggedOrigin {
-			shown = shown[:maxLoggedOrigin] + "…"
-		}
 		return true, apperr.Wrap(apperr.OriginNotAllowed, "origin is not allowed",
 			fmt.Errorf("CORS preflight from origin %q, which is not in ALLOWED_RETURN_ORIGINS", shown))
 	}

@@ -20,6 +20,9 @@ const maxLoggedPath = 256
 type requestLog struct {
 	code  apperr.Code
 	cause string
+	// refusedOrigin is an Origin header not allow-listed (see CORS): the
+	// browser withholds the answer from that page, so the log says why.
+	refusedOrigin string
 }
 
 type requestLogKey struct{}
@@ -51,6 +54,9 @@ func LogRequests(log *slog.Logger, next http.Handler) http.Handler {
 				slog.String("latency", strconv.FormatFloat(time.Since(start).Seconds(), 'f', 6, 64)+"s"),
 			)}
 			msg := r.Method + " " + loggedPath(r) + " " + strconv.Itoa(rec.statusCode())
+			if rl.refusedOrigin != "" {
+				attrs = append(attrs, slog.String("refused_origin", rl.refusedOrigin))
+			}
 			if rl.code != "" {
 				level = Severity(rl.code)
 				msg += " " + string(rl.code)
@@ -105,6 +111,14 @@ func NoteError(r *http.Request, log *slog.Logger, err error) *apperr.Error {
 	}
 	rl.code, rl.cause = e.Code, cause
 	return e
+}
+
+// noteRefusedOrigin records, for the request line, that r's Origin is not
+// allowed.
+func noteRefusedOrigin(r *http.Request, origin string) {
+	if rl, _ := r.Context().Value(requestLogKey{}).(*requestLog); rl != nil {
+		rl.refusedOrigin = origin
+	}
 }
 
 // coded returns err's *apperr.Error (internal when it carries none) and the

@@ -169,3 +169,29 @@ func TestDecodeJSONSaysWhatIsWrong(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestLineNamesARefusedOrigin: a page on an origin that is not
+// allowed gets no CORS headers, so its browser hides the answer; the request
+// line says which origin that was, preflight or not.
+func TestRequestLineNamesARefusedOrigin(t *testing.T) {
+	for _, method := range []string{http.MethodGet, http.MethodOptions} {
+		log, logs := testLogger(t)
+		h := httpx.LogRequests(log, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if preflight, err := httpx.CORS(w, r, []string{"http://localhost:8081"}, "GET"); preflight {
+				if err != nil {
+					httpx.WriteError(w, r, log, err)
+				}
+				return
+			}
+			httpx.WriteJSON(w, http.StatusOK, map[string]string{})
+		}))
+		r := httptest.NewRequest(method, "/list-messages", nil)
+		r.Header.Set("Origin", "http://127.0.0.1:8081")
+		r.Header.Set("Access-Control-Request-Method", "GET")
+		h.ServeHTTP(httptest.NewRecorder(), r)
+		lines := logLines(t, logs.String())
+		if len(lines) != 1 || lines[0]["refused_origin"] != "http://127.0.0.1:8081" {
+			t.Errorf("%s from a refused origin: log %s, want one line with refused_origin", method, logs)
+		}
+	}
+}
