@@ -19,7 +19,7 @@ const (
 	KindOther        Kind = iota
 	KindUnauthorized      // 401: the access token is not accepted
 	KindForbidden         // 403 insufficientPermissions: a scope is missing
-	KindRateLimited       // 429, or 403 rateLimitExceeded/userRateLimitExceeded
+	KindRateLimited       // 429, 403 rateLimitExceeded/userRateLimitExceeded, or a *BudgetError
 	KindBadRequest        // 400: a bad q or page token
 	KindNotFound          // 404
 	KindUnavailable       // 5xx, timeouts, network
@@ -62,9 +62,9 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// KindOf returns the kind of a failed call: the *Error's, KindUnavailable
-// for an error without an answer from Gmail (network, timeout), KindOther
-// for nil.
+// KindOf returns the kind of a failed call: the *Error's, KindRateLimited
+// for a *BudgetError (the call was not sent), KindUnavailable for an error
+// without an answer from Gmail (network, timeout), KindOther for nil.
 func KindOf(err error) Kind {
 	if err == nil {
 		return KindOther
@@ -72,6 +72,10 @@ func KindOf(err error) Kind {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Kind
+	}
+	var be *BudgetError
+	if errors.As(err, &be) {
+		return KindRateLimited
 	}
 	return KindUnavailable
 }
@@ -84,6 +88,10 @@ func wrap(err error, now time.Time) error {
 	var e *Error
 	if errors.As(err, &e) {
 		return err
+	}
+	var be *BudgetError
+	if errors.As(err, &be) { // the transport did not send the call
+		return &Error{Kind: KindRateLimited, RetryAfter: be.Wait, Err: be}
 	}
 	var ge *googleapi.Error
 	if !errors.As(err, &ge) {

@@ -2,33 +2,20 @@ package gmail
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 )
-
-func TestClassify(t *testing.T) {
-	for _, c := range []struct {
-		method, path, want string
-		cost               int
-	}{
-		{"GET", "/gmail/v1/users/me/messages", MethodMessagesList, 5},
-		{"GET", "/gmail/v1/users/me/messages/abc", MethodMessagesGet, 5},
-		{"GET", "/gmail/v1/users/me/history", MethodHistoryList, 2},
-		{"GET", "/gmail/v1/users/me/profile", MethodGetProfile, 1},
-		{"GET", "/gmail/v1/users/me/labels", MethodLabelsList, 1},
-		{"POST", "/batch/gmail/v1", MethodOther, 5},
-	} {
-		if m, cost := Classify(c.method, c.path); m != c.want || cost != c.cost {
-			t.Errorf("Classify(%s %s) = %s %d, want %s %d", c.method, c.path, m, cost, c.want, c.cost)
-		}
-	}
-}
 
 // answers is a Gmail stand-in without a network: the i-th request gets the
 // i-th answer (the last one repeats). Inside a synctest bubble its time is
@@ -82,7 +69,8 @@ func TestRetries(t *testing.T) {
 		if waited := time.Since(start); waited < time.Second {
 			t.Fatalf("answered after %v: Retry-After: 1 was not honoured", waited)
 		}
-		if c.Calls.Load() != 4 || c.Retries.Load() != 3 || c.RateLimited.Load() != 2 || c.Units.Load() != 20 {
+		// Four messages.get without a format (full): 60 units each.
+		if c.Calls.Load() != 4 || c.Retries.Load() != 3 || c.RateLimited.Load() != 2 || c.Units.Load() != 240 {
 			t.Fatalf("counter calls=%d retries=%d limited=%d units=%d", c.Calls.Load(), c.Retries.Load(), c.RateLimited.Load(), c.Units.Load())
 		}
 	})
@@ -139,8 +127,10 @@ func TestWithRetryOverridesTheTransport(t *testing.T) {
 }
 
 // TestBucketsSpendGmailsUnits: with 60 units a minute for the user (1 a
-// second, a burst of 5), twelve 5-unit calls take 55 s: the first is served
-// from the burst, each later one waits 5 s for its units.
+// second; the bucket holds the minute less one second: 59 units), twelve
+// 20-unit calls (messages.get, format=metadata) take (240 - 59) / 1 = 181 s:
+// the first two are served from the burst, each later one waits for its
+// units.
 func TestBucketsSpendGmailsUnits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a := &answers{list: []func(w http.ResponseWriter){func(w http.ResponseWriter) { io.WriteString(w, `{}`) }}}
@@ -148,10 +138,203 @@ func TestBucketsSpendGmailsUnits(t *testing.T) {
 		ctx := WithUser(context.Background(), "u1")
 		start := time.Now()
 		for range 12 {
-			get(t, tr, ctx).Body.Close()
+			getMeta(t, tr, ctx).Body.Close()
 		}
-		if got, want := time.Since(start), 55*time.Second; got != want {
-			t.Errorf("12 calls of 5 units at 1 unit/s took %v, want %v", got, want)
+		if got, want := time.Since(start), 181*time.Second; got != want {
+			t.Errorf("12 calls of 20 units at 1 unit/s took %v, want %v", got, want)
 		}
 	})
+}
+
+// getMeta sends one messages.get with format=metadata (20 units).
+func getMeta(t *testing.T, tr http.RoundTripper, ctx context.Context) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "https://gmail.example/gmail/v1/users/me/messages/x?format=metadata", nil)
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func tryMeta(tr http.RoundTripper, ctx context.Context) error {
+	req, _ := http.NewRequestWithContext(ctx, "GET", "https://gmail.example/gmail/v1/users/me/messages/x?format=metadata", nil)
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err == nil {
+		resp.Body.Close()
+	}
+	return err
+}
+
+func ok(w http.ResponseWriter) { io.WriteString(w, `{}`) }
+
+// TestPatienceRefusesAtOnce: a request that would wait longer than its
+// patience (or its deadline) for the user's budget is not sent, fails at
+// once with a *BudgetError saying how long the budget needs, and takes
+// nothing from the budget.
+func TestPatienceRefusesAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ctx  func(context.Context) (context.Context, context.CancelFunc)
+	}{
+		{"patience", func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return WithPatience(ctx, 2*time.Second), func() {}
+		}},
+		{"deadline", func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return context.WithTimeout(ctx, 2*time.Second)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				a := &answers{list: []func(w http.ResponseWriter){ok}}
+				tr := &Transport{Base: a, UserUnitsPerMinute: 60} // 59 units at once, then 1 a second
+				ctx, cancel := tc.ctx(WithUser(context.Background(), "u1"))
+				defer cancel()
+				for range 2 {
+					if err := tryMeta(tr, ctx); err != nil {
+						t.Fatalf("within the burst: %v", err)
+					}
+				}
+				start := time.Now()
+				err := tryMeta(tr, ctx) // needs 20, 19 left: 1 s, within patience
+				if err != nil || time.Since(start) != time.Second {
+					t.Fatalf("third call: %v after %v, want success after 1s", err, time.Since(start))
+				}
+				start = time.Now()
+				err = tryMeta(tr, ctx) // needs 20 s
+				var be *BudgetError
+				if !errors.As(err, &be) || be.Limit != LimitUser || be.Wait != 20*time.Second {
+					t.Fatalf("fourth call: got %v, want a *BudgetError of the user's budget, ready in 20s", err)
+				}
+				if waited := time.Since(start); waited != 0 {
+					t.Errorf("refused after %v, want at once", waited)
+				}
+				if got := a.calls.Load(); got != 3 {
+					t.Errorf("Gmail got %d calls, want 3 (the refused one is not sent)", got)
+				}
+				if KindOf(err) != KindRateLimited {
+					t.Errorf("KindOf = %v, want rate_limited", KindOf(err))
+				}
+				time.Sleep(20 * time.Second) // the refused call took nothing: 20 units are there
+				if err := tryMeta(tr, WithPatience(WithUser(context.Background(), "u1"), time.Millisecond)); err != nil {
+					t.Errorf("after 20 s: %v, want the units back", err)
+				}
+			})
+		})
+	}
+}
+
+// TestBackfillYields: a backfill call waits while the user's bucket holds
+// less than its cost above the reserve, and a call of a person made
+// meanwhile goes first.
+func TestBackfillYields(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var order []string
+		var mu sync.Mutex
+		a := &answers{list: []func(w http.ResponseWriter){ok}}
+		tr := &Transport{Base: recordOrder(a, &mu, &order), UserUnitsPerMinute: 60, Reserve: 30}
+		user := WithUser(context.Background(), "u1")
+		send := func(ctx context.Context, name string) {
+			req, _ := http.NewRequestWithContext(ctx, "GET", "https://gmail.example/gmail/v1/users/me/messages/"+name+"?format=metadata", nil)
+			resp, err := (&http.Client{Transport: tr}).Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+		}
+		send(Backfill(user), "b1") // 59 → 39
+		done := make(chan struct{})
+		go func() { send(Backfill(user), "b2"); close(done) }() // needs 20 above 30: waits
+		synctest.Wait()
+		send(user, "p1") // a person: 39 → 19 at once
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		if want := []string{"b1", "p1", "b2"}; !slices.Equal(order, want) {
+			t.Errorf("order = %v, want %v", order, want)
+		}
+	})
+}
+
+// recordOrder records the message ids requested, in order.
+func recordOrder(next http.RoundTripper, mu *sync.Mutex, order *[]string) http.RoundTripper {
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		mu.Lock()
+		*order = append(*order, path.Base(r.URL.Path))
+		mu.Unlock()
+		return next.RoundTrip(r)
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestGmailRateLimitWithinPatience: Gmail answers 429 with a Retry-After
+// longer than the caller's patience: the answer comes back at once (no
+// retry), and the user is paused, so the next call fails at once too,
+// named as Gmail's limit.
+func TestGmailRateLimitWithinPatience(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := &answers{list: []func(w http.ResponseWriter){
+			func(w http.ResponseWriter) {
+				w.Header().Set("Retry-After", "30")
+				w.WriteHeader(429)
+				io.WriteString(w, `{"error":{"code":429,"errors":[{"reason":"userRateLimitExceeded"}]}}`)
+			},
+			ok,
+		}}
+		tr := &Transport{Base: a, Retry: Retry{BaseDelay: time.Millisecond}}
+		ctx := WithPatience(WithUser(context.Background(), "u1"), 2*time.Second)
+		start := time.Now()
+		resp := getMeta(t, tr, ctx)
+		resp.Body.Close()
+		if resp.StatusCode != 429 || a.calls.Load() != 1 || time.Since(start) != 0 {
+			t.Fatalf("got %d after %d calls and %v, want Gmail's 429 at once", resp.StatusCode, a.calls.Load(), time.Since(start))
+		}
+		err := tryMeta(tr, ctx)
+		var be *BudgetError
+		if !errors.As(err, &be) || be.Limit != LimitGmail || be.Wait < 29*time.Second {
+			t.Fatalf("next call: %v, want a *BudgetError naming Gmail's pause of about 30s", err)
+		}
+		if a.calls.Load() != 1 {
+			t.Errorf("the paused call was sent")
+		}
+	})
+}
+
+// TestBatchIsChargedCallByCall: a batch of three messages.get (two with
+// format=metadata, one full) costs 20 + 20 + 60, as Google counts it.
+func TestBatchIsChargedCallByCall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := &answers{list: []func(w http.ResponseWriter){ok}}
+		tr := &Transport{Base: a}
+		var c Counter
+		body := batchBody("b0", []string{
+			"GET /gmail/v1/users/me/messages/a?format=metadata",
+			"GET /gmail/v1/users/me/messages/b?format=metadata HTTP/1.1",
+			"GET /gmail/v1/users/me/messages/c",
+		})
+		req, _ := http.NewRequestWithContext(WithCounter(WithUser(context.Background(), "u1"), &c), "POST",
+			"https://gmail.example/batch/gmail/v1", strings.NewReader(body))
+		req.Header.Set("Content-Type", "multipart/mixed; boundary=b0")
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if c.Units.Load() != 100 || c.Calls.Load() != 1 {
+			t.Errorf("batch: %d units in %d requests, want 100 units in 1", c.Units.Load(), c.Calls.Load())
+		}
+	})
+}
+
+func batchBody(boundary string, lines []string) string {
+	var b strings.Builder
+	for i, l := range lines {
+		fmt.Fprintf(&b, "--%s\r\nContent-Type: application/http\r\nContent-ID: <item%d>\r\n\r\n%s\r\n\r\n", boundary, i, l)
+	}
+	fmt.Fprintf(&b, "--%s--\r\n", boundary)
+	return b.String()
 }

@@ -296,10 +296,10 @@ func TestSweepRevokedUserMidSweepOthersComplete(t *testing.T) {
 		// One user's Gmail answers an error the sweep does not retry: 403,
 		// the grant cannot read mail.
 		gmailErrID := e.connect(t, "meta@example.com")
-		g := *e.syncer.Gmail // this test's own Service
-		g.HTTP = &http.Client{Timeout: g.HTTP.Timeout, Transport: insufficientScope{user: gmailErrID, base: g.HTTP.Transport}}
-		g.Tokens = panickyTokens{Tokens: e.flow, user: panicUser}
-		e.syncer.Gmail = &g
+		orig := e.syncer.Gmail // this test's own Service, over the same transport
+		e.syncer.Gmail = &gmail.Service{BaseURL: orig.BaseURL, Retry: orig.Retry, Now: orig.Now,
+			HTTP:   &http.Client{Timeout: orig.HTTP.Timeout, Transport: insufficientScope{user: gmailErrID, base: orig.HTTP.Transport}},
+			Tokens: panickyTokens{Tokens: e.flow, user: panicUser}}
 		e.syncer.UserConcurrency = 4
 
 		sum, err := e.syncer.Sweep(context.Background())
