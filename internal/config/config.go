@@ -56,9 +56,12 @@ type Config struct {
 	SyncConcurrency int           // SYNC_CONCURRENCY
 	SyncDeadline    time.Duration // SYNC_DEADLINE
 
-	// Gmail quota buckets of the sync, in quota units per minute.
-	GmailQuotaUserPerMin    int // GMAIL_QUOTA_USER_PER_MIN (default 15000)
-	GmailQuotaProjectPerMin int // GMAIL_QUOTA_PROJECT_PER_MIN (default 1200000)
+	// Gmail's limits the functions keep to, in quota units: per user per
+	// minute, per project per minute, and the project's daily billing
+	// threshold, near which the sweep defers what can wait.
+	GmailQuotaUserPerMin    int   // GMAIL_QUOTA_USER_PER_MIN (default 6000)
+	GmailQuotaProjectPerMin int   // GMAIL_QUOTA_PROJECT_PER_MIN (default 1200000)
+	GmailQuotaProjectPerDay int64 // GMAIL_QUOTA_PROJECT_PER_DAY (default 80000000)
 
 	Store string // STORE: memory or firestore
 
@@ -206,11 +209,20 @@ func loadSync(e *env, c *Config) {
 	}
 }
 
-// loadQuota reads the Gmail quota budgets.
+// loadQuota reads the Gmail limits the functions keep to. The defaults are
+// Google's for projects created since 2026-05-01; a project still on the
+// older limits sets GMAIL_QUOTA_USER_PER_MIN=15000.
 func loadQuota(e *env, c *Config) {
 	const units = "a whole number of quota units per minute from 10 to 1000000000"
-	c.GmailQuotaUserPerMin = e.integer("GMAIL_QUOTA_USER_PER_MIN", 15_000, 10, 1_000_000_000, units)
-	c.GmailQuotaProjectPerMin = e.integer("GMAIL_QUOTA_PROJECT_PER_MIN", 1_200_000, 10, 1_000_000_000, units)
+	before := len(e.problems)
+	c.GmailQuotaUserPerMin = e.integer("GMAIL_QUOTA_USER_PER_MIN", gmail.DefaultUserUnitsPerMinute, 10, 1_000_000_000, units)
+	c.GmailQuotaProjectPerMin = e.integer("GMAIL_QUOTA_PROJECT_PER_MIN", gmail.DefaultProjectUnitsPerMinute, 10, 1_000_000_000, units)
+	c.GmailQuotaProjectPerDay = int64(e.integer("GMAIL_QUOTA_PROJECT_PER_DAY", gmail.DefaultProjectUnitsPerDay, 1000,
+		1_000_000_000_000, "a whole number of quota units per day from 1000 to 1000000000000"))
+	if len(e.problems) == before && c.GmailQuotaUserPerMin > c.GmailQuotaProjectPerMin {
+		e.bad("GMAIL_QUOTA_USER_PER_MIN (%d) must not exceed GMAIL_QUOTA_PROJECT_PER_MIN (%d): every user's calls are also the project's",
+			c.GmailQuotaUserPerMin, c.GmailQuotaProjectPerMin)
+	}
 }
 
 // loadTimeouts reads the request and outbound deadlines and the sessions'

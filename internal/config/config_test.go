@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -53,8 +54,9 @@ func TestLoadDefaults(t *testing.T) {
 		SyncQuery:               "newer_than:30d",
 		SyncConcurrency:         8,
 		SyncDeadline:            8 * time.Minute,
-		GmailQuotaUserPerMin:    15000,
+		GmailQuotaUserPerMin:    6000,
 		GmailQuotaProjectPerMin: 1200000,
+		GmailQuotaProjectPerDay: 80_000_000,
 		Store:                   config.StoreMemory,
 		SessionTTL:              time.Hour,
 		RequestTimeout:          30 * time.Second,
@@ -90,6 +92,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		"SYNC_DEADLINE":               "5m30s",
 		"GMAIL_QUOTA_USER_PER_MIN":    "250",
 		"GMAIL_QUOTA_PROJECT_PER_MIN": "600000",
+		"GMAIL_QUOTA_PROJECT_PER_DAY": "1000000",
 		"STORE":                       "FIRESTORE",
 		"PORT":                        "9090",
 		"SESSION_TTL":                 "30m",
@@ -119,6 +122,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		SyncDeadline:            5*time.Minute + 30*time.Second,
 		GmailQuotaUserPerMin:    250,
 		GmailQuotaProjectPerMin: 600000,
+		GmailQuotaProjectPerDay: 1_000_000,
 		Store:                   config.StoreFirestore,
 		SessionTTL:              30 * time.Minute,
 		RequestTimeout:          45 * time.Second,
@@ -188,6 +192,7 @@ func TestLoadBadEnvListsEveryProblem(t *testing.T) {
 		"SYNC_DEADLINE":               "-5m",
 		"GMAIL_QUOTA_USER_PER_MIN":    "9",
 		"GMAIL_QUOTA_PROJECT_PER_MIN": "lots",
+		"GMAIL_QUOTA_PROJECT_PER_DAY": "-1",
 		"SESSION_TTL":                 "48h",
 		"REQUEST_TIMEOUT":             "1h",
 		"OUTBOUND_TIMEOUT":            "10",
@@ -216,6 +221,7 @@ func TestLoadBadEnvListsEveryProblem(t *testing.T) {
 		`SYNC_DEADLINE must be a positive Go duration such as 8m, got "-5m"`,
 		`GMAIL_QUOTA_USER_PER_MIN must be a whole number of quota units per minute from 10 to 1000000000, got "9"`,
 		`GMAIL_QUOTA_PROJECT_PER_MIN must be a whole number of quota units per minute from 10 to 1000000000, got "lots"`,
+		`GMAIL_QUOTA_PROJECT_PER_DAY must be a whole number of quota units per day from 1000 to 1000000000000, got "-1"`,
 		`REQUEST_TIMEOUT must be a Go duration from 100ms to 10m, got "1h"`,
 		`OUTBOUND_TIMEOUT must be a Go duration from 100ms to 10m, got "10"`,
 		`SESSION_TTL must be a Go duration from 1m to 24h, got "48h"`,
@@ -295,5 +301,30 @@ func TestReturnOriginsOfABadConfiguration(t *testing.T) {
 	want := []string{"http://localhost:8081", "https://app.example.com"}
 	if diff := cmp.Diff(want, config.ReturnOrigins(e)); diff != "" {
 		t.Errorf("ReturnOrigins mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestQuotaLimits: a project still on the pre-2026 limits raises the
+// user's budget; a user's budget above the project's is refused.
+func TestQuotaLimits(t *testing.T) {
+	base := map[string]string{
+		"OAUTH_CLIENT_SECRET_FILE": "c.json", "APP_KEYS_FILE": "k.json",
+		"OAUTH_REDIRECT_URL": "http://localhost:8080/callback",
+	}
+	with := func(k, v string) map[string]string {
+		m := maps.Clone(base)
+		m[k] = v
+		return m
+	}
+	c, err := config.Load(env(with("GMAIL_QUOTA_USER_PER_MIN", "15000")))
+	if err != nil || c.GmailQuotaUserPerMin != 15000 {
+		t.Fatalf("GMAIL_QUOTA_USER_PER_MIN=15000: %+v, %v", c, err)
+	}
+	m := with("GMAIL_QUOTA_USER_PER_MIN", "20000")
+	m["GMAIL_QUOTA_PROJECT_PER_MIN"] = "10000"
+	_, err = config.Load(env(m))
+	want := []string{"GMAIL_QUOTA_USER_PER_MIN (20000) must not exceed GMAIL_QUOTA_PROJECT_PER_MIN (10000): every user's calls are also the project's"}
+	if diff := cmp.Diff(want, problems(t, err)); diff != "" {
+		t.Errorf("problems mismatch (-want +got):\n%s", diff)
 	}
 }

@@ -1,6 +1,7 @@
 // Package store defines where the functions keep their state: users' grants
-// (credentials), pending authorizations (states), synced mailboxes and the
-// scheduler sweep's resume point (sweep state). Two
+// (credentials), pending authorizations (states), synced mailboxes, the
+// scheduler sweep's resume point (sweep state) and the project's daily
+// Gmail quota usage. Two
 // implementations exist: memstore, the embedded default for local runs, and
 // fsstore, Cloud Firestore in Native mode. Both pass the contract suite in
 // storetest, so the embedded default cannot drift from production.
@@ -196,4 +197,27 @@ type Store interface {
 
 	// Close releases the store's connections.
 	Close() error
+
+	// --- Gmail quota usage: the project's daily tally (gmail.Budget) ---
+
+	// AddQuotaUsage adds units (>= 0) to the project's Gmail quota usage of
+	// day, a UTC date written YYYY-MM-DD (quota_usage/{day}), and returns
+	// the day's total, this addition included. Additions from many
+	// instances at once are never lost.
+	AddQuotaUsage(ctx context.Context, day string, units int64) (int64, error)
+	// QuotaUsage returns the day's total; a day without usage is 0, not an
+	// error.
+	QuotaUsage(ctx context.Context, day string) (int64, error)
+}
+
+// ErrInvalidDay is returned for a quota usage day that is not a date
+// written YYYY-MM-DD, and for negative units.
+var ErrInvalidDay = errors.New("store: quota usage day must be a date YYYY-MM-DD and units must not be negative")
+
+// CheckQuotaUsage validates the arguments of AddQuotaUsage and QuotaUsage.
+func CheckQuotaUsage(day string, units int64) error {
+	if _, err := time.Parse(time.DateOnly, day); err != nil || len(day) != len(time.DateOnly) || units < 0 {
+		return ErrInvalidDay
+	}
+	return nil
 }

@@ -9,6 +9,7 @@
 //	mailboxes/{sub}                      the sync checkpoint (store.Mailbox)
 //	mailboxes/{sub}/messages/{id}        store.MessageMeta (ID is the document ID)
 //	sync_state/sweep                     store.SweepState: the scheduler sweep's resume point
+//	quota_usage/{YYYY-MM-DD}             the project's Gmail quota units of a UTC day (quota.go)
 //
 // Queries need no composite index: ListCredentials filters on status by
 // equality and orders by document ID, which the automatic single-field index

@@ -21,6 +21,7 @@ type Store struct {
 	mailboxes map[string]*store.Mailbox
 	messages  map[string]map[string]*store.MessageMeta
 	sweep     store.SweepState
+	quota     quotaUsage
 }
 
 var _ store.Store = (*Store)(nil)
