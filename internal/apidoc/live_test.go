@@ -413,10 +413,19 @@ func TestRealAnswersMatchTheSpec(t *testing.T) {
 	})
 	d.want(d.do("GET", "/list-messages", "/list-messages", auth, ""), 403, "insufficient_scope")
 	ft.off()
-	// The sandbox's bucket holds one call's worth: the first passes, the next is refused.
-	st.Sandbox.SetGmailFaults(sandbox.GmailFaults{QuotaUnitsPerSecond: 0.001})
-	d.do("GET", "/list-messages", "/list-messages?max_results=1", auth, "")
+	// Gmail refuses: its quota for the user is spent (the frontend retries
+	// within its patience, then answers with Gmail's Retry-After).
+	ft.on("/messages", func(*http.Request, func() *http.Response) *http.Response {
+		r := jsonResponse(429, `{"error":{"code":429,"message":"User-rate limit exceeded.","errors":[{"message":"User-rate limit exceeded.","domain":"usageLimits","reason":"userRateLimitExceeded"}],"status":"RESOURCE_EXHAUSTED"}}`)
+		r.Header.Set("Retry-After", "1")
+		return r
+	})
 	d.want(d.do("GET", "/list-messages", "/list-messages?max_results=1", auth, ""), 429, "rate_limited")
+	ft.off()
+	// The app's own budget: a metadata page takes most of the user's
+	// minute, so the next one is refused before anything is sent.
+	d.want(d.do("GET", "/list-messages", "/list-messages?max_results=500&format=metadata", auth, ""), 200, "")
+	d.want(d.do("GET", "/list-messages", "/list-messages?max_results=500&format=metadata", auth, ""), 429, "rate_limited")
 	st.Sandbox.SetGmailFaults(sandbox.GmailFaults{FailNext: 20})
 	d.want(d.do("GET", "/list-messages", "/list-messages", auth, ""), 503, "upstream_unavailable")
 	st.Sandbox.SetGmailFaults(sandbox.GmailFaults{})

@@ -22,8 +22,12 @@ func listMessages(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.R
 	if err != nil {
 		return err
 	}
+	// The page's cost is taken from the user's budget at once: a page that
+	// cannot be served within the frontend's patience is answered
+	// rate_limited before anything is sent.
+	req, units := mailbox.Plan(req, d.Gmail.UserBurst())
 	var res *mailbox.ListResult
-	err = d.Gmail.Do(ctx, claims.Subject, func(ctx context.Context, c *gmail.Client) error {
+	err = d.Gmail.DoCost(ctx, claims.Subject, units, func(ctx context.Context, c *gmail.Client) error {
 		res, err = mailbox.List(ctx, c, req)
 		return err
 	})

@@ -42,6 +42,10 @@ type Deps struct {
 	// patience.
 	Gmail  *gmail.Service
 	Syncer *syncer.Syncer
+	// Budget counts the project's Gmail units per UTC day across
+	// instances; work that can wait for the next day (the older mail of
+	// first syncs, watch renewals not yet due) asks its AllowOptional.
+	Budget *gmail.Budget
 	// Client makes the instance's other outbound calls (OAuth, OIDC), with
 	// the outbound timeout and no redirects.
 	Client  *http.Client
@@ -141,20 +145,26 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Deps, error)
 		Log:            opts.Logger,
 		InstanceID:     instanceID(),
 	}
+	d.Budget = &gmail.Budget{PerDay: cfg.GmailQuotaProjectPerDay, Counter: st, Now: opts.Now, Log: opts.Logger}
 	quota := &gmail.Transport{
 		Base:                  gmailBaseTransport(opts.Transport, cfg.SyncConcurrency*gmail.DefaultMetadataConcurrency),
 		UserUnitsPerMinute:    float64(cfg.GmailQuotaUserPerMin),
 		ProjectUnitsPerMinute: float64(cfg.GmailQuotaProjectPerMin),
+		Budget:                d.Budget,
 		Now:                   opts.Now,
 	}
 	// A person waits on the frontend's calls: a few quick retries, each call
-	// within the outbound timeout. The sweep is patient: the timeout covers
-	// a call's retries and quota waits, each attempt bounded by the base
-	// transport's header timeout.
+	// within the outbound timeout, at most FrontendPatience waiting for the
+	// budget (then rate_limited with a Retry-After), and a few calls of one
+	// user at once. The sweep is patient: the timeout covers a call's
+	// retries and quota waits, each attempt bounded by the base transport's
+	// header timeout.
 	d.Gmail = &gmail.Service{BaseURL: cfg.GmailAPIURL, Tokens: d.Flow, Now: opts.Now, Retry: FrontendRetry,
+		Patience: FrontendPatience, MaxConcurrentPerUser: gmail.DefaultConcurrentPerUser,
 		HTTP: &http.Client{Timeout: cfg.OutboundTimeout, Transport: quota}}
 	d.Syncer = &syncer.Syncer{
-		Store: st,
+		Budget: d.Budget,
+		Store:  st,
 		Gmail: &gmail.Service{BaseURL: cfg.GmailAPIURL, Tokens: d.Flow, Now: opts.Now,
 			HTTP: &http.Client{Timeout: 3 * time.Minute, Transport: quota}},
 		Log:             opts.Logger,
@@ -174,6 +184,12 @@ func secretSetting(isFile bool, smKey, fileKey string) string {
 	}
 	return smKey
 }
+
+// FrontendPatience is the longest a frontend request waits for the Gmail
+// budget (the user's, the project's, a slot among the user's concurrent
+// requests, or a pause Gmail asked for) before it is answered 429
+// rate_limited with the wait as Retry-After.
+const FrontendPatience = gmail.DefaultPatience
 
 // FrontendRetry is how a frontend request retries Gmail's 429s and 5xx: a
 // few quick tries within the request's deadline, since a person is waiting.

@@ -214,15 +214,10 @@ func loadSync(e *env, c *Config) {
 // older limits sets GMAIL_QUOTA_USER_PER_MIN=15000.
 func loadQuota(e *env, c *Config) {
 	const units = "a whole number of quota units per minute from 10 to 1000000000"
-	before := len(e.problems)
 	c.GmailQuotaUserPerMin = e.integer("GMAIL_QUOTA_USER_PER_MIN", gmail.DefaultUserUnitsPerMinute, 10, 1_000_000_000, units)
 	c.GmailQuotaProjectPerMin = e.integer("GMAIL_QUOTA_PROJECT_PER_MIN", gmail.DefaultProjectUnitsPerMinute, 10, 1_000_000_000, units)
 	c.GmailQuotaProjectPerDay = int64(e.integer("GMAIL_QUOTA_PROJECT_PER_DAY", gmail.DefaultProjectUnitsPerDay, 1000,
 		1_000_000_000_000, "a whole number of quota units per day from 1000 to 1000000000000"))
-	if len(e.problems) == before && c.GmailQuotaUserPerMin > c.GmailQuotaProjectPerMin {
-		e.bad("GMAIL_QUOTA_USER_PER_MIN (%d) must not exceed GMAIL_QUOTA_PROJECT_PER_MIN (%d): every user's calls are also the project's",
-			c.GmailQuotaUserPerMin, c.GmailQuotaProjectPerMin)
-	}
 }
 
 // loadTimeouts reads the request and outbound deadlines and the sessions'

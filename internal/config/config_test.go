@@ -2,7 +2,6 @@ package config_test
 
 import (
 	"errors"
-	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -305,26 +304,13 @@ func TestReturnOriginsOfABadConfiguration(t *testing.T) {
 }
 
 // TestQuotaLimits: a project still on the pre-2026 limits raises the
-// user's budget; a user's budget above the project's is refused.
+// user's budget.
 func TestQuotaLimits(t *testing.T) {
-	base := map[string]string{
+	c, err := config.Load(env(map[string]string{
 		"OAUTH_CLIENT_SECRET_FILE": "c.json", "APP_KEYS_FILE": "k.json",
-		"OAUTH_REDIRECT_URL": "http://localhost:8080/callback",
-	}
-	with := func(k, v string) map[string]string {
-		m := maps.Clone(base)
-		m[k] = v
-		return m
-	}
-	c, err := config.Load(env(with("GMAIL_QUOTA_USER_PER_MIN", "15000")))
-	if err != nil || c.GmailQuotaUserPerMin != 15000 {
+		"OAUTH_REDIRECT_URL": "http://localhost:8080/callback", "GMAIL_QUOTA_USER_PER_MIN": "15000",
+	}))
+	if err != nil || c.GmailQuotaUserPerMin != gmail.LegacyUserUnitsPerMinute {
 		t.Fatalf("GMAIL_QUOTA_USER_PER_MIN=15000: %+v, %v", c, err)
-	}
-	m := with("GMAIL_QUOTA_USER_PER_MIN", "20000")
-	m["GMAIL_QUOTA_PROJECT_PER_MIN"] = "10000"
-	_, err = config.Load(env(m))
-	want := []string{"GMAIL_QUOTA_USER_PER_MIN (20000) must not exceed GMAIL_QUOTA_PROJECT_PER_MIN (10000): every user's calls are also the project's"}
-	if diff := cmp.Diff(want, problems(t, err)); diff != "" {
-		t.Errorf("problems mismatch (-want +got):\n%s", diff)
 	}
 }

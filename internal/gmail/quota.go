@@ -56,6 +56,9 @@ const (
 	// idleBucket: a user's bucket unused this long is full again, so it may
 	// be dropped (equivalent to a new one) to keep memory flat.
 	idleBucket = 2 * time.Minute
+	// personActive is how long after a person's call (Service.DoCost) the
+	// user counts as using the app: backfill leaves them the reserve.
+	personActive = 2 * time.Minute
 )
 
 // MetadataPageCost is what a page of n messages with their metadata
@@ -138,9 +141,11 @@ func patienceFrom(ctx context.Context) time.Duration {
 	return d
 }
 
-// Backfill returns ctx whose Gmail requests yield to the others: they
-// leave the Transport's Reserve in the user's budget, so a person who
-// opens the app while older mail is being synced gets a page at once.
+// Backfill returns ctx whose Gmail requests yield to a person: while the
+// user is using the app (a frontend call in the last two minutes), they
+// leave the Transport's Reserve in the user's budget, so the person's next
+// page is served at once while older mail is being synced. When nobody is
+// waiting, backfill goes at the budget's full pace.
 func Backfill(ctx context.Context) context.Context {
 	return context.WithValue(ctx, backfillKey, true)
 }
@@ -199,7 +204,8 @@ func (e *BudgetError) Error() string {
 // A request that would have to wait longer than its patience (WithPatience)
 // or its deadline for the budget is not sent: RoundTrip fails with a
 // *BudgetError saying which budget and how long. Requests made with
-// Backfill leave Reserve units in the user's bucket for the others.
+// Backfill leave Reserve units in the user's bucket for a person using the
+// app.
 //
 // Set the fields, then use it; it is safe for concurrent use. One Transport
 // per instance, so the project bucket is shared.
@@ -238,6 +244,7 @@ type bucket struct {
 	at             time.Time
 	pauseTill      time.Time // set by a Gmail rate-limit answer
 	lastUse        time.Time
+	lastPerson     time.Time // the last prepaid (frontend) call
 }
 
 func newBucket(perMinute, def float64, burst func(rate float64) float64, now time.Time) *bucket {
@@ -401,7 +408,8 @@ func (t *Transport) acquire(ctx context.Context, user string, cost float64) erro
 		// A backfill request waits for its cost above the reserve without
 		// taking anything, so others go first; one that costs more than a
 		// bucket holds can only wait its turn like the others.
-		yield := backfill && ub != nil && cost <= ub.capacity && (t.project == nil || cost <= t.project.capacity)
+		yield := backfill && ub != nil && now.Sub(ub.lastPerson) < personActive &&
+			cost <= ub.capacity && (t.project == nil || cost <= t.project.capacity)
 		floor := 0.0
 		if yield {
 			floor = math.Max(0, math.Min(t.reserve(), ub.capacity-cost))
@@ -514,6 +522,11 @@ func (p *prepaid) rest() float64 {
 // done gives back what they did not use.
 func (t *Transport) prepay(ctx context.Context, user string, units int) (_ context.Context, done func(), err error) {
 	t.init()
+	t.mu.Lock()
+	if ub := t.userBucket(user, t.now()); ub != nil {
+		ub.lastPerson = t.now()
+	}
+	t.mu.Unlock()
 	if err := t.acquire(ctx, user, float64(units)); err != nil {
 		return nil, nil, err
 	}

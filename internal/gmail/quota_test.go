@@ -224,9 +224,10 @@ func TestPatienceRefusesAtOnce(t *testing.T) {
 	}
 }
 
-// TestBackfillYields: a backfill call waits while the user's bucket holds
-// less than its cost above the reserve, and a call of a person made
-// meanwhile goes first.
+// TestBackfillYields: while a person uses the app, a backfill call waits
+// while the user's bucket holds less than its cost above the reserve, and
+// the person's call made meanwhile goes first. Nobody using the app, it
+// takes the bucket's last units.
 func TestBackfillYields(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var order []string
@@ -243,6 +244,11 @@ func TestBackfillYields(t *testing.T) {
 			}
 			resp.Body.Close()
 		}
+		_, done0, err := tr.prepay(user, "u1", 1) // a person's call: 59 → 58, then 1 back
+		if err != nil {
+			t.Fatal(err)
+		}
+		done0()
 		send(Backfill(user), "b1") // 59 → 39
 		done := make(chan struct{})
 		go func() { send(Backfill(user), "b2"); close(done) }() // needs 20 above 30: waits
@@ -254,6 +260,16 @@ func TestBackfillYields(t *testing.T) {
 		if want := []string{"b1", "p1", "b2"}; !slices.Equal(order, want) {
 			t.Errorf("order = %v, want %v", order, want)
 		}
+		mu.Unlock()
+		time.Sleep(personActive) // nobody used the app since: the bucket is full (59)
+		for i := range 2 {
+			start := time.Now()
+			send(Backfill(user), fmt.Sprint("n", i)) // 59 → 39 → 19: no reserve kept
+			if time.Since(start) != 0 {
+				t.Errorf("backfill with nobody waiting waited %v", time.Since(start))
+			}
+		}
+		mu.Lock()
 	})
 }
 

@@ -138,6 +138,26 @@ func truncate(s string, n int) string {
 	return s
 }
 
+// Plan returns what answering req costs in Gmail quota units, and req with
+// its page shortened so that the cost fits within maxUnits, the most a user
+// may spend at once (0 = no bound). A page of ids costs one messages.list;
+// a metadata page one messages.list and one messages.get per message
+// (gmail.MetadataPageCost), so under Gmail's 2026 prices and the default
+// budget a metadata page holds at most 294 messages: ask for more and the
+// page is shorter, with a next_page_token to carry on (Gmail itself may
+// return fewer than max_results).
+func Plan(req ListRequest, maxUnits int) (ListRequest, int) {
+	if req.Format != FormatMetadata {
+		return req, gmail.MetadataPageCost(0)
+	}
+	if maxUnits > 0 {
+		per := gmail.Costs[gmail.MethodMessagesGet].Units
+		fit := int64(max(1, (maxUnits-gmail.MetadataPageCost(0))/per))
+		req.MaxResults = min(req.MaxResults, fit)
+	}
+	return req, gmail.MetadataPageCost(int(req.MaxResults))
+}
+
 // List returns one page of the user's messages through c; with
 // FormatMetadata it fetches each listed message's metadata (a message
 // deleted between the listing and its fetch is left out).

@@ -69,8 +69,8 @@ type env struct {
 
 type envOpts struct {
 	mailboxSize int     // default mailbox size of the sandbox (0 = sandbox default, <0 = empty)
-	userQuota   float64 // units/minute of the client's per-user bucket (0 = Gmail's default, <0 = unlimited)
-	projQuota   float64 // units/minute of the client's project bucket (0 = Gmail's default, <0 = unlimited)
+	userQuota   float64 // units/minute of the client's per-user bucket (0 = Gmail's default, <0 = unlimited here and at the sandbox)
+	projQuota   float64 // units/minute of the client's project bucket (0 = Gmail's default, <0 = unlimited here and at the sandbox)
 	logger      *slog.Logger
 }
 
@@ -92,6 +92,15 @@ func newEnv(t testing.TB, kind storeKind, o envOpts) *env {
 		cfg["GMAIL_QUOTA_PROJECT_PER_MIN"] = quotaSetting(o.projQuota)
 	}
 	te := testenv.New(t, testenv.Options{Store: newStore(t, kind), MailboxSize: o.mailboxSize, Env: cfg, Logger: o.logger})
+	// A client told that a limit is unlimited meets a Gmail without it.
+	var lim sandbox.QuotaLimits
+	if o.userQuota < 0 {
+		lim.UserPerMinute = -1
+	}
+	if o.projQuota < 0 {
+		lim.ProjectPerMinute = -1
+	}
+	te.Sandbox.SetQuotaLimits(lim)
 	sy := te.Deps.Syncer
 	// The tests' defaults: every message (config would say newer_than:30d),
 	// no sweep deadline other than the context's, quick backoff.

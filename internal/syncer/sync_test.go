@@ -389,10 +389,11 @@ func TestSweepDeadlineStopAndResume(t *testing.T) {
 			t.Fatal(err)
 		}
 		st := e.sb.Stats()
-		total := 0
+		total, pages := 0, 0
 		for _, id := range ids {
 			want := e.gmailIDs(t, id)
 			total += len(want)
+			pages += (len(want) + gmail.SyncPageSize - 1) / gmail.SyncPageSize
 			got := e.stored(t, id)
 			wantSame(t, "stored of "+id, got, want)
 			if mb := e.mailbox(t, id); mb.MessageCount != len(want) || mb.PendingHistoryID != 0 {
@@ -401,8 +402,8 @@ func TestSweepDeadlineStopAndResume(t *testing.T) {
 		}
 		// Nothing fetched twice, nothing listed twice: every stopped full
 		// sync resumed from its saved page.
-		if st.GmailCalls["messages.list"] != 5*3 || st.GmailCalls["messages.get"] != total || st.GmailCalls["getProfile"] != 5 {
-			t.Fatalf("gmail calls = %v, want 15 lists, %d gets, 5 profiles", st.GmailCalls, total)
+		if st.GmailCalls["messages.list"] != pages || st.GmailCalls["messages.get"] != total || st.GmailCalls["getProfile"] != 5 {
+			t.Fatalf("gmail calls = %v, want %d lists (pages of %d), %d gets, 5 profiles", st.GmailCalls, pages, gmail.SyncPageSize, total)
 		}
 		t.Logf("%d runs, %d stopped by the deadline", runs, incomplete)
 	})
@@ -412,9 +413,10 @@ func TestRateLimitStormRecoversWithinQuota(t *testing.T) {
 	e := newEnv(t, memStore, envOpts{mailboxSize: 60, userQuota: 1_000_000})
 	email := "storm@example.com"
 	uid := e.connect(t, email)
-	// Gmail allows 100 units/s for this user, the client believes in far
-	// more: a storm of 429s, plus a few 503s.
-	e.sb.SetGmailFaults(sandbox.GmailFaults{QuotaUnitsPerSecond: 100, FailNext: 3})
+	// Gmail allows 400 units/s for this user with a one-second allowance;
+	// the client believes in far more: a storm of 429s, plus a few 503s.
+	e.sb.SetQuotaLimits(sandbox.QuotaLimits{UserPerMinute: 24_000, Window: time.Second})
+	e.sb.SetGmailFaults(sandbox.GmailFaults{FailNext: 3})
 	e.sb.ResetStats()
 	start := time.Now()
 	res, err := e.syncer.SyncUser(context.Background(), uid)
@@ -426,14 +428,15 @@ func TestRateLimitStormRecoversWithinQuota(t *testing.T) {
 	if st.RateLimited == 0 {
 		t.Fatalf("no 429 was answered; the test proves nothing")
 	}
+	e.sb.SetQuotaLimits(sandbox.QuotaLimits{UserPerMinute: -1})
 	e.sb.SetGmailFaults(sandbox.GmailFaults{})
 	want := e.gmailIDs(t, uid)
 	if res.Added != len(want) {
 		t.Fatalf("added %d, want %d", res.Added, len(want))
 	}
 	wantSame(t, "stored", e.stored(t, uid), want)
-	// The sandbox admits at most its bucket (100) plus 100 units/s.
-	if max := 100 + 100*elapsed.Seconds() + 10; float64(st.QuotaUnitsByUser[email]) > max {
+	// The sandbox admits at most its allowance (400) plus 400 units/s.
+	if max := 400 + 400*elapsed.Seconds() + 10; float64(st.QuotaUnitsByUser[email]) > max {
 		t.Fatalf("units admitted %d > quota bound %.0f", st.QuotaUnitsByUser[email], max)
 	}
 	// Pausing the user on a 429 keeps the storm short: far fewer 429s than calls.
@@ -442,16 +445,18 @@ func TestRateLimitStormRecoversWithinQuota(t *testing.T) {
 	}
 	t.Logf("429s: %d, 503s: %d, calls: %v", st.RateLimited, st.GmailFailures, st.GmailCalls)
 
-	// With the client's bucket set to Gmail's limit, no 429 at all.
-	e2 := newEnv(t, memStore, envOpts{mailboxSize: 40, userQuota: 100 * 60})
+	// With the client's budget set to Gmail's limit (a minute's allowance
+	// here too), no 429 at all, also past the first minute's burst: 600
+	// messages cost 12,000 units and more.
+	e2 := newEnv(t, memStore, envOpts{mailboxSize: 650, userQuota: 12_000})
 	uid2 := e2.connect(t, email)
-	e2.sb.SetGmailFaults(sandbox.GmailFaults{QuotaUnitsPerSecond: 100})
+	e2.sb.SetQuotaLimits(sandbox.QuotaLimits{UserPerMinute: 12_000})
 	e2.sb.ResetStats()
 	if _, err := e2.syncer.SyncUser(context.Background(), uid2); err != nil {
 		t.Fatal(err)
 	}
-	if n := e2.sb.Stats().RateLimited; n != 0 {
-		t.Fatalf("%d 429s with the client bucket at Gmail's limit, want 0", n)
+	if st := e2.sb.Stats(); st.RateLimited != 0 || st.QuotaUnitsByUser[email] <= 12_000 {
+		t.Fatalf("%d 429s for %d units with the client's budget at Gmail's limit, want 0 for more than 12,000", st.RateLimited, st.QuotaUnitsByUser[email])
 	}
 }
 
@@ -503,8 +508,13 @@ func TestSyncOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := int64(len(e.gmailIDs(t, uid)))
-	if sum.Users != 1 || sum.Synced != 1 || sum.MessagesAdded != n || sum.GmailCalls != 2+n || sum.QuotaUnits != 1+5+5*n {
+	// getProfile 1, messages.list 5, messages.get (format=metadata) 20 each.
+	if sum.Users != 1 || sum.Synced != 1 || sum.MessagesAdded != n || sum.GmailCalls != 2+n || sum.QuotaUnits != 1+5+20*n {
 		t.Fatalf("summary = %+v", sum)
+	}
+	// The day's count across instances includes this sync's units.
+	if sum.QuotaDay == "" || sum.QuotaUnitsToday < sum.QuotaUnits || sum.QuotaDailyThreshold != 80_000_000 || sum.DeferringOptional {
+		t.Fatalf("summary's quota of the day = %+v", sum)
 	}
 	if _, err := e.store.GetMailbox(context.Background(), sandbox.SubFor("other@example.com")); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the other user was synced too: %v", err)

@@ -2,12 +2,19 @@
 // connected user's recent mail into the store and keeps it current.
 //
 // A user's first sync reads the mailbox historyId (users.getProfile), lists
-// the messages matching the query (SYNC_QUERY) 500 ids a page, fetches each
-// message's metadata (subject, from, date, snippet, labels) concurrently
-// within a bound, and saves every page together with the next page token, so
-// a sync stopped by the deadline continues from that page. When the listing
-// ends, the historyId read before it becomes the checkpoint. Later syncs call
-// users.history.list from the checkpoint and apply only the changes: added
+// the messages matching the query (SYNC_QUERY) newest first, 100 ids a page
+// (gmail.SyncPageSize), fetches each message's metadata (subject, from,
+// date, snippet, labels: messages.get with format=metadata, 20 units, the
+// cheapest call that yields them) concurrently within a bound, and saves
+// every page together with the next page token, so the user's newest mail
+// is in the store within seconds and a sync stopped by the deadline
+// continues from that page. Pages after the first are backfill: their calls
+// leave a frontend page's worth of the user's budget for a person
+// (gmail.Backfill), and when the project's usage of the day nears the daily
+// billing threshold (gmail.Budget) they wait for the next day, saved where
+// they stopped. When the listing ends, the historyId read before it becomes
+// the checkpoint. Later syncs call users.history.list from the checkpoint
+// (100 records a page) and apply only the changes: added
 // messages are fetched, deleted ones removed, label changes applied from the
 // history records themselves (no Gmail call). A 404 (checkpoint too old)
 // falls back to a full sync, which also drops stored messages Gmail no
@@ -48,6 +55,9 @@ const (
 // Syncer syncs mailboxes. Set the fields, then use it; safe for concurrent use.
 type Syncer struct {
 	Store store.Store
+	// Budget is the project's daily Gmail budget: the older mail of first
+	// syncs waits while it says optional work should (nil: never waits).
+	Budget *gmail.Budget
 	// Gmail makes the calls: tokens, quota, the rule for a refused token,
 	// and the sync's patience.
 	Gmail *gmail.Service
@@ -102,6 +112,17 @@ type Summary struct {
 	QuotaUnits      int64 `json:"quota_units"`
 	RateLimited     int64 `json:"rate_limited"` // 429/403 rate-limit answers (retried)
 	DurationMS      int64 `json:"duration_ms"`
+	// Deferred counts users whose older mail (of a first sync) waits for
+	// the next day: the project's Gmail usage of the day is near the daily
+	// billing threshold. Their newest mail and their new mail are synced.
+	Deferred int `json:"deferred"`
+	// The project's Gmail quota usage of the UTC day QuotaDay, counted
+	// across instances (this sweep's units included), the daily billing
+	// threshold, and whether optional work is being deferred.
+	QuotaDay            string `json:"quota_day"`
+	QuotaUnitsToday     int64  `json:"quota_units_today"`
+	QuotaDailyThreshold int64  `json:"quota_daily_threshold"`
+	DeferringOptional   bool   `json:"deferring_optional"`
 	// Complete is true when every user was handled (the round ended); false
 	// when the deadline stopped the sweep. Cursor is where the next run
 	// starts ("" = from the first user).
@@ -125,6 +146,8 @@ func (t *tally) add(res *Result, err error) {
 	switch {
 	case err == nil:
 		t.s.Synced++
+	case errors.Is(err, errDeferred):
+		t.s.Deferred++
 	case errors.Is(err, errStopped):
 		t.s.Partial++
 	case IsRevoked(err):
@@ -150,14 +173,21 @@ func (s *Syncer) SyncOne(ctx context.Context, userID string) (*Summary, error) {
 	t.add(res, err)
 	sum := t.s
 	sum.Complete = err == nil
-	s.finish(&sum, cnt, start)
+	s.finish(ctx, &sum, cnt, start)
 	return &sum, nil
 }
 
-func (s *Syncer) finish(sum *Summary, cnt *gmail.Counter, start time.Time) {
+// finish fills the summary's counts and the day's quota usage (after
+// adding this instance's tally to the shared count).
+func (s *Syncer) finish(ctx context.Context, sum *Summary, cnt *gmail.Counter, start time.Time) {
 	sum.GmailCalls = cnt.Calls.Load()
 	sum.QuotaUnits = cnt.Units.Load()
 	sum.RateLimited = cnt.RateLimited.Load()
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_ = s.Budget.Flush(fctx) // best effort: a failure is logged and the tally kept
+	u := s.Budget.Usage(fctx)
+	sum.QuotaDay, sum.QuotaUnitsToday, sum.QuotaDailyThreshold, sum.DeferringOptional = u.Day, u.Units, u.Threshold, u.Deferring
 	sum.DurationMS = s.now().Sub(start).Milliseconds()
 }
 
@@ -224,10 +254,13 @@ func (s *Syncer) Sweep(ctx context.Context) (*Summary, error) {
 	}
 	sum.Cursor = next.After
 	s.saveCursor(context.WithoutCancel(ctx), next)
-	s.finish(&sum, cnt, start)
+	s.finish(ctx, &sum, cnt, start)
 	s.log().InfoContext(ctx, "sweep done", slog.Int("users", sum.Users), slog.Int("synced", sum.Synced),
 		slog.Int("revoked", sum.Revoked), slog.Int("failed", sum.Failed), slog.Int("partial", sum.Partial),
-		slog.Int64("gmail_calls", sum.GmailCalls), slog.Bool("complete", sum.Complete))
+		slog.Int("deferred", sum.Deferred), slog.Int64("gmail_calls", sum.GmailCalls),
+		slog.Int64("quota_units", sum.QuotaUnits), slog.String("quota_day", sum.QuotaDay),
+		slog.Int64("quota_units_today", sum.QuotaUnitsToday), slog.Int64("quota_daily_threshold", sum.QuotaDailyThreshold),
+		slog.Bool("deferring_optional", sum.DeferringOptional), slog.Bool("complete", sum.Complete))
 	if listErr != nil && sum.Users == 0 {
 		return &sum, fmt.Errorf("list users: %w", listErr)
 	}
@@ -323,7 +356,7 @@ func (s *Syncer) sweepOne(ctx context.Context, userID string, roundStart time.Ti
 	res, err := s.safeSync(ctx, userID, stopping, mb)
 	t.add(res, err)
 	switch {
-	case err == nil, IsRevoked(err):
+	case err == nil, IsRevoked(err), errors.Is(err, errDeferred):
 	case errors.Is(err, errStopped):
 		return false
 	case isPanic(err):

@@ -38,6 +38,9 @@ var (
 	ErrUnknownUser = errors.New("syncer: unknown user")
 	// errStopped means the sweep's deadline stopped a sync between pages.
 	errStopped = errors.New("syncer: stopped before the deadline")
+	// errDeferred means a first sync saved its newest mail and left the
+	// older for the next day: the day's Gmail usage is near the threshold.
+	errDeferred = errors.New("syncer: older mail deferred to the next day (Gmail usage near the daily threshold)")
 )
 
 // IsRevoked reports whether err means the user's grant is gone or revoked
@@ -73,7 +76,12 @@ func (s *Syncer) syncUser(ctx context.Context, userID string, stopping func() bo
 	err := s.Gmail.Do(ctx, userID, func(ctx context.Context, c *gmail.Client) error {
 		return s.run(ctx, c, userID, mb, res, stopping)
 	})
-	if err != nil && !errors.Is(err, errStopped) && !IsRevoked(err) {
+	if be := (*gmail.BudgetError)(nil); errors.As(err, &be) {
+		// The budget would not let the next call go before the deadline:
+		// stopped like a sync at its deadline (every saved page stays).
+		err = fmt.Errorf("%w: %w", errStopped, err)
+	}
+	if err != nil && !errors.Is(err, errStopped) && !errors.Is(err, errDeferred) && !IsRevoked(err) {
 		s.recordError(ctx, userID, mb, err)
 	}
 	return res, err
@@ -114,13 +122,18 @@ func (s *Syncer) run(ctx context.Context, c *gmail.Client, userID string, mb *st
 	return s.full(ctx, c, userID, mb, res, stopping)
 }
 
-// full lists the messages matching the query, 500 ids a page, fetches their
-// metadata and saves each page with the page token of the next one, so a
-// stopped sync continues where it was. The mailbox historyId is read before
-// the listing: changes made during it are replayed by the next incremental
-// sync (applying them twice is harmless).
+// full lists the messages matching the query, newest first, SyncPageSize
+// ids a page, fetches their metadata and saves each page with the page
+// token of the next one, so a stopped sync continues where it was. The
+// first page of a sync that starts now is the user's newest mail: it goes
+// at once. The pages after it are backfill: they yield part of the user's
+// budget to a person (gmail.Backfill) and wait for the next day while the
+// project's usage is near the daily threshold (errDeferred). The mailbox
+// historyId is read before the listing: changes made during it are
+// replayed by the next incremental sync (applying them twice is harmless).
 func (s *Syncer) full(ctx context.Context, c *gmail.Client, userID string, mb *store.Mailbox, res *Result, stopping func() bool) error {
 	resumed := mb.PendingHistoryID != 0
+	newest := !resumed           // the next page is the newest mail
 	var seen map[string]struct{} // listed ids, to drop stale messages after a fallback
 	if res.Fallback {
 		seen = map[string]struct{}{}
@@ -134,7 +147,14 @@ func (s *Syncer) full(ctx context.Context, c *gmail.Client, userID string, mb *s
 		mb.MessageCount = 0
 	}
 	for {
-		if stopping() {
+		stop := errStopped
+		if !stopping() {
+			stop = nil
+			if !newest && !s.Budget.AllowOptional(ctx) {
+				stop = errDeferred
+			}
+		}
+		if stop != nil {
 			if res.Wrote || !resumed {
 				// Keep the started sync's pending historyId.
 				if err := s.Store.SaveSync(ctx, userID, mb, nil, nil); err != nil {
@@ -142,9 +162,14 @@ func (s *Syncer) full(ctx context.Context, c *gmail.Client, userID string, mb *s
 				}
 				res.Wrote = true
 			}
-			return errStopped
+			return stop
 		}
-		page, err := c.ListMessages(ctx, gmail.ListQuery{Q: s.Query, MaxResults: gmail.MaxPageSize, PageToken: mb.FullSyncPageToken})
+		pctx := ctx
+		if !newest {
+			pctx = gmail.Backfill(ctx)
+		}
+		newest = false
+		page, err := c.ListMessages(pctx, gmail.ListQuery{Q: s.Query, MaxResults: gmail.SyncPageSize, PageToken: mb.FullSyncPageToken})
 		if err != nil {
 			if gmail.KindOf(err) == gmail.KindBadRequest && mb.FullSyncPageToken != "" {
 				// A page token from an interrupted sync is no longer valid:
@@ -161,7 +186,7 @@ func (s *Syncer) full(ctx context.Context, c *gmail.Client, userID string, mb *s
 				seen[m.ID] = struct{}{}
 			}
 		}
-		metas, err := s.fetch(ctx, c, ids)
+		metas, err := s.fetch(pctx, c, ids)
 		if err != nil {
 			return err
 		}
@@ -216,8 +241,8 @@ func (s *Syncer) stale(ctx context.Context, userID string, seen map[string]struc
 	}
 }
 
-// incremental applies history.list from the checkpoint, one page (up to 500
-// records) at a time, saving the checkpoint after each page. With no change
+// incremental applies history.list from the checkpoint, one page (up to
+// SyncPageSize records) at a time, saving the checkpoint after each page. With no change
 // it makes one call and writes nothing.
 func (s *Syncer) incremental(ctx context.Context, c *gmail.Client, userID string, mb *store.Mailbox, res *Result, stopping func() bool) error {
 	pageToken := ""

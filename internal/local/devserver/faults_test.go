@@ -224,7 +224,7 @@ func TestGmailFaults(t *testing.T) {
 	})
 	t.Run("429 burst recovers", func(t *testing.T) {
 		s.Sandbox.ResetStats()
-		s.Sandbox.SetGmailFaults(sandbox.GmailFaults{QuotaUnitsPerSecond: 5}) // one list call per second
+		s.Sandbox.SetGmailFaults(sandbox.GmailFaults{RateLimitNext: 2}) // 429 with Retry-After: 1, twice
 		for i := 0; i < 3; i++ {
 			if r := list(); r.Status != http.StatusOK {
 				t.Errorf("call %d: got %d %s, want 200 once the quota refills", i, r.Status, r.Body)

@@ -30,15 +30,14 @@ type Knobs struct {
 
 // GmailFaults are injected into every Gmail call.
 type GmailFaults struct {
-	// Latency is added before each call is answered.
+	// Latency is added before each call is answered (once for a batch).
 	Latency time.Duration
-	// QuotaUnitsPerSecond is a per-user token bucket (burst: one second's
-	// worth); 0 = unlimited. Costs: messages.list 5, messages.get 5,
-	// history.list 2, getProfile 1, labels 1. Past quota: 429
-	// rateLimitExceeded with a Retry-After header in seconds.
-	QuotaUnitsPerSecond float64
 	// FailNext makes the next N calls answer 503 backendError.
 	FailNext int
+	// RateLimitNext makes the next N calls answer 429 userRateLimitExceeded
+	// with Retry-After: 1, whatever the quota (see QuotaLimits for the
+	// limits themselves).
+	RateLimitNext int
 }
 
 // TokenFaults are injected into the token endpoint.
@@ -49,20 +48,31 @@ type TokenFaults struct {
 
 // Stats counts what the sandbox answered since the start or the last ResetStats.
 type Stats struct {
-	AuthorizeCalls   int              `json:"authorize_calls"`
-	TokenCalls       map[string]int   `json:"token_calls"`    // by grant_type ("authorization_code", "refresh_token", "other")
-	TokenFailures    int              `json:"token_failures"` // injected 503s
-	RefreshCalls     map[string]int   `json:"refresh_calls"`  // successful refresh_token grants by email
-	RevokeCalls      int              `json:"revoke_calls"`
-	GmailCalls       map[string]int   `json:"gmail_calls"`    // by method: messages.list, messages.get, history.list, getProfile, labels.list, labels.get
-	GmailFailures    int              `json:"gmail_failures"` // injected 503s
-	RateLimited      int              `json:"rate_limited"`   // 429s answered
-	QuotaUnits       int64            `json:"quota_units"`    // units spent by calls that passed the quota check
-	QuotaUnitsByUser map[string]int64 `json:"quota_units_by_user"`
+	AuthorizeCalls int            `json:"authorize_calls"`
+	TokenCalls     map[string]int `json:"token_calls"`    // by grant_type ("authorization_code", "refresh_token", "other")
+	TokenFailures  int            `json:"token_failures"` // injected 503s
+	RefreshCalls   map[string]int `json:"refresh_calls"`  // successful refresh_token grants by email
+	RevokeCalls    int            `json:"revoke_calls"`
+	GmailCalls     map[string]int `json:"gmail_calls"`    // by method (gmail.Classify's names: messages.list, messages.get, history.list, getProfile, labels.list, labels.get, batch)
+	GmailFailures  int            `json:"gmail_failures"` // injected 503s
+	// RateLimited counts the rate-limit answers: 429 userRateLimitExceeded
+	// (the user's limit, or RateLimitNext) and 403 rateLimitExceeded (the
+	// project's, also counted in RateLimitedProject).
+	RateLimited        int `json:"rate_limited"`
+	RateLimitedProject int `json:"rate_limited_project"`
+	// QuotaUnits are the units spent by calls that passed the quota check,
+	// in all, by user and by method.
+	QuotaUnits         int64            `json:"quota_units"`
+	QuotaUnitsByUser   map[string]int64 `json:"quota_units_by_user"`
+	QuotaUnitsByMethod map[string]int64 `json:"quota_units_by_method"`
+	// GmailBytes is the size of the Gmail answers' bodies, batches
+	// included (not their parts again).
+	GmailBytes int64 `json:"gmail_bytes"`
 }
 
 func newStats() Stats {
-	return Stats{TokenCalls: map[string]int{}, RefreshCalls: map[string]int{}, GmailCalls: map[string]int{}, QuotaUnitsByUser: map[string]int64{}}
+	return Stats{TokenCalls: map[string]int{}, RefreshCalls: map[string]int{}, GmailCalls: map[string]int{},
+		QuotaUnitsByUser: map[string]int64{}, QuotaUnitsByMethod: map[string]int64{}}
 }
 
 func (s *Sandbox) bumpStat(fn func(*Stats)) {
@@ -80,6 +90,7 @@ func (s *Sandbox) Stats() Stats {
 	st.RefreshCalls = maps.Clone(st.RefreshCalls)
 	st.GmailCalls = maps.Clone(st.GmailCalls)
 	st.QuotaUnitsByUser = maps.Clone(st.QuotaUnitsByUser)
+	st.QuotaUnitsByMethod = maps.Clone(st.QuotaUnitsByMethod)
 	return st
 }
 
@@ -276,9 +287,15 @@ type knobsJSON struct {
 }
 
 type gmailFaultsJSON struct {
-	Latency             duration `json:"latency"`
-	QuotaUnitsPerSecond float64  `json:"quota_units_per_second"`
-	FailNext            int      `json:"fail_next"`
+	Latency       duration `json:"latency"`
+	FailNext      int      `json:"fail_next"`
+	RateLimitNext int      `json:"rate_limit_next"`
+}
+
+type quotaJSON struct {
+	UserPerMinute    float64  `json:"user_per_minute"`
+	ProjectPerMinute float64  `json:"project_per_minute"`
+	Window           duration `json:"window"`
 }
 
 type tokenFaultsJSON struct {
@@ -314,10 +331,11 @@ POST     PREFIX/admin/users/{email}/messages/delete        {"ids":[..]}
 POST     PREFIX/admin/users/{email}/messages/{id}/modify   {"add_label_ids":[..],"remove_label_ids":[..]}
 PUT      PREFIX/admin/users/{email}/mailbox-size           {"size":n} (before first use)
 PUT      PREFIX/admin/mailbox-size                         {"size":n} default for new mailboxes
-GET|PUT  PREFIX/admin/gmail-faults                         {"latency":"100ms","quota_units_per_second":50,"fail_next":2}
+GET|PUT  PREFIX/admin/gmail-faults                         {"latency":"100ms","fail_next":2,"rate_limit_next":1}
+GET|PUT  PREFIX/admin/quota                                {"user_per_minute":6000,"project_per_minute":1200000,"window":"1m"} (0: Gmail's; -1: unlimited)
 GET|PUT  PREFIX/admin/token-faults                         {"latency":"100ms","fail_next":1}
 POST     PREFIX/admin/id-token                             {"audience","email","ttl"} -> {"id_token"}
-GET      PREFIX/admin/stats                                counters; POST PREFIX/admin/stats/reset zeroes them
+GET      PREFIX/admin/stats                                counters (quota units by user and by method); POST PREFIX/admin/stats/reset zeroes them
 
 Example: curl -X PUT -d '{"drop_scopes":["gmail.readonly"]}' BASE/admin/users/alice@example.com/knobs
 `)
@@ -422,15 +440,32 @@ func (s *Sandbox) adminRoutes(m *http.ServeMux) {
 		s.mu.Lock()
 		f := s.gmailFaults
 		s.mu.Unlock()
-		writeJSON(w, http.StatusOK, gmailFaultsJSON{duration(f.Latency), f.QuotaUnitsPerSecond, f.FailNext})
+		writeJSON(w, http.StatusOK, gmailFaultsJSON{duration(f.Latency), f.FailNext, f.RateLimitNext})
 	})
 	both("/admin/gmail-faults", func(w http.ResponseWriter, r *http.Request) {
 		var f gmailFaultsJSON
 		if !decode(w, r, &f) {
 			return
 		}
-		s.SetGmailFaults(GmailFaults{time.Duration(f.Latency), f.QuotaUnitsPerSecond, f.FailNext})
+		s.SetGmailFaults(GmailFaults{Latency: time.Duration(f.Latency), FailNext: f.FailNext, RateLimitNext: f.RateLimitNext})
 		writeJSON(w, http.StatusOK, f)
+	})
+	m.HandleFunc("GET /admin/quota", func(w http.ResponseWriter, r *http.Request) {
+		l := s.QuotaLimits()
+		writeJSON(w, http.StatusOK, quotaJSON{l.UserPerMinute, l.ProjectPerMinute, duration(l.Window)})
+	})
+	both("/admin/quota", func(w http.ResponseWriter, r *http.Request) {
+		var q quotaJSON
+		if !decode(w, r, &q) {
+			return
+		}
+		if q.Window < 0 {
+			adminError(w, http.StatusBadRequest, "window must not be negative")
+			return
+		}
+		s.SetQuotaLimits(QuotaLimits{UserPerMinute: q.UserPerMinute, ProjectPerMinute: q.ProjectPerMinute, Window: time.Duration(q.Window)})
+		l := s.QuotaLimits()
+		writeJSON(w, http.StatusOK, quotaJSON{l.UserPerMinute, l.ProjectPerMinute, duration(l.Window)})
 	})
 	m.HandleFunc("GET /admin/token-faults", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()

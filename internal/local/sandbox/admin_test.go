@@ -115,9 +115,27 @@ func TestAdminHTTP(t *testing.T) {
 		t.Errorf("id-token without audience: %d, want 400", code)
 	}
 
+	var q map[string]any
+	call(t, "GET", a+"/quota", "", &q)
+	if q["user_per_minute"] != 6000.0 || q["project_per_minute"] != 1_200_000.0 || q["window"] != "1m0s" {
+		t.Errorf("GET quota = %v, want Gmail's 2026 limits", q)
+	}
+	call(t, "PUT", a+"/quota", `{"user_per_minute":1,"project_per_minute":-1}`, &q)
+	if q["user_per_minute"] != 1.0 || q["project_per_minute"] != -1.0 {
+		t.Errorf("PUT quota answered %v", q)
+	}
+	if _, err := svc.Users.History.List("me").StartHistoryId(start).Do(); googleErr(t, err).Code != 429 {
+		t.Errorf("user_per_minute 1: want 429 for a 2-unit call")
+	}
+	if code := call(t, "PUT", a+"/quota", `{"window":"-1s"}`, nil); code != 400 {
+		t.Errorf("negative window: %d, want 400", code)
+	}
+	call(t, "PUT", a+"/quota", `{}`, nil)
+
 	var st Stats
 	call(t, "GET", a+"/stats", "", &st)
-	if st.GmailCalls["history.list"] != 2 || st.TokenCalls["authorization_code"] != 1 || st.TokenFailures != 1 || st.GmailFailures != 1 {
+	if st.GmailCalls["history.list"] != 3 || st.TokenCalls["authorization_code"] != 1 || st.TokenFailures != 1 || st.GmailFailures != 1 ||
+		st.RateLimited != 1 || st.QuotaUnitsByMethod["history.list"] != 2*2 || st.QuotaUnitsByUser[me] == 0 {
 		t.Errorf("stats = %+v", st)
 	}
 	call(t, "POST", a+"/stats/reset", "", nil)

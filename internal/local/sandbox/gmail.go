@@ -3,12 +3,13 @@ package sandbox
 import (
 	"encoding/base64"
 	"html"
-	"math"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"example.com/gmailoauth/internal/gmail"
 )
 
 // ---- wire types (Google's field names and encodings; see gmail/v1 struct tags) ----
@@ -131,8 +132,12 @@ type gmailReq struct {
 	now          time.Time
 }
 
-func (s *Sandbox) gmail(method string, cost int, h func(http.ResponseWriter, *http.Request, *gmailReq)) http.HandlerFunc {
+// gmail wraps a Gmail method's handler: faults, authentication, scope,
+// user, then the quota, charged from gmail.Costs (the functions' own
+// table) for the method and format the request names.
+func (s *Sandbox) gmail(h func(http.ResponseWriter, *http.Request, *gmailReq)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		method, cost := gmail.Classify(r.Method, r.URL)
 		s.bumpStat(func(st *Stats) { st.GmailCalls[method]++ })
 		s.mu.Lock()
 		faults := s.gmailFaults
@@ -140,12 +145,25 @@ func (s *Sandbox) gmail(method string, cost int, h func(http.ResponseWriter, *ht
 		if fail {
 			s.gmailFaults.FailNext--
 		}
+		limited := !fail && s.gmailFaults.RateLimitNext > 0
+		if limited {
+			s.gmailFaults.RateLimitNext--
+		}
 		s.mu.Unlock()
-		sleep(r, faults.Latency)
+		if !inBatch(r) {
+			sleep(r, faults.Latency) // a batch waits once for all its calls
+		}
 		if fail {
 			s.bumpStat(func(st *Stats) { st.GmailFailures++ })
 			gmailError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "The service is currently unavailable.",
 				gErrItem{Message: "The service is currently unavailable.", Domain: "global", Reason: "backendError"})
+			return
+		}
+		if limited {
+			s.bumpStat(func(st *Stats) { st.RateLimited++ })
+			retryAfter(w, time.Second)
+			gmailError(w, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", "User-rate limit exceeded.",
+				gErrItem{Message: "User-rate limit exceeded.", Domain: "usageLimits", Reason: "userRateLimitExceeded"})
 			return
 		}
 
@@ -168,25 +186,9 @@ func (s *Sandbox) gmail(method string, cost int, h func(http.ResponseWriter, *ht
 			gmailForbidden(w, "Delegation denied for "+u.email)
 			return
 		}
-		if rate := faults.QuotaUnitsPerSecond; rate > 0 {
-			capacity := math.Max(rate, float64(cost))
-			if u.bucketAt.IsZero() {
-				u.bucket = capacity
-			} else if el := now.Sub(u.bucketAt).Seconds(); el > 0 {
-				u.bucket = math.Min(capacity, u.bucket+el*rate)
-			}
-			u.bucketAt = now
-			if u.bucket < float64(cost) {
-				wait := int(math.Ceil((float64(cost) - u.bucket) / rate))
-				s.mu.Unlock()
-				s.bumpStat(func(st *Stats) { st.RateLimited++ })
-				w.Header().Set("Retry-After", strconv.Itoa(max(1, wait)))
-				msg := "User-rate limit exceeded.  Retry after " + now.Add(time.Duration(max(1, wait))*time.Second).UTC().Format("2006-01-02T15:04:05.000Z")
-				gmailError(w, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", msg,
-					gErrItem{Message: msg, Domain: "usageLimits", Reason: "rateLimitExceeded"})
-				return
-			}
-			u.bucket -= float64(cost)
+		if !s.chargeLocked(w, u, cost, now) {
+			s.mu.Unlock()
+			return
 		}
 		mb := s.ensureMailboxLocked(u, now)
 		email := u.email
@@ -194,6 +196,7 @@ func (s *Sandbox) gmail(method string, cost int, h func(http.ResponseWriter, *ht
 		s.bumpStat(func(st *Stats) {
 			st.QuotaUnits += int64(cost)
 			st.QuotaUnitsByUser[email] += int64(cost)
+			st.QuotaUnitsByMethod[method] += int64(cost)
 		})
 		h(w, r, &gmailReq{email: email, mb: mb, metadataOnly: !full, now: now})
 	}

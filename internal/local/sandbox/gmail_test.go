@@ -422,36 +422,105 @@ func TestHistory(t *testing.T) {
 	}
 }
 
+// TestQuotaAndFaults: the sandbox charges gmail.Costs and enforces a
+// per-minute allowance per user (429 userRateLimitExceeded) and per project
+// (403 rateLimitExceeded), each refilling continuously; a refused call
+// costs nothing. Stats show units by user and by method.
 func TestQuotaAndFaults(t *testing.T) {
 	h := newHarness(t)
-	svc := h.gmail(t, h.connect(t, "quota@example.com"))
-	h.sb.SetGmailFaults(GmailFaults{QuotaUnitsPerSecond: 10})
-	for i := range 2 {
-		if _, err := svc.Users.Messages.List("me").Do(); err != nil {
-			t.Fatalf("call %d within quota: %v", i, err)
-		}
+	if l := h.sb.QuotaLimits(); l.UserPerMinute != 6000 || l.ProjectPerMinute != 1_200_000 || l.Window != time.Minute {
+		t.Fatalf("default limits = %+v, want Gmail's 2026 limits (6,000 per user, 1,200,000 per project, per minute)", l)
 	}
-	_, err := svc.Users.Messages.List("me").Do()
+	tok := h.connect(t, "quota@example.com")
+	svc := h.gmail(t, tok)
+	list, err := svc.Users.Messages.List("me").MaxResults(3).Do()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := list.Messages[0].Id
+	h.sb.ResetStats()
+	h.sb.SetQuotaLimits(QuotaLimits{UserPerMinute: 60})              // 60 units at once, then 1 a second
+	if _, err := svc.Users.Messages.Get("me", id).Do(); err != nil { // format full: 60 units
+		t.Fatalf("a full messages.get within the allowance: %v", err)
+	}
+	_, err = svc.Users.Messages.List("me").Do()
 	ge := googleErr(t, err)
-	if ge.Code != 429 || len(ge.Errors) != 1 || ge.Errors[0].Reason != "rateLimitExceeded" || ge.Header.Get("Retry-After") != "1" ||
-		!strings.Contains(ge.Body, "RESOURCE_EXHAUSTED") {
-		t.Errorf("over quota: %+v Retry-After %q", ge, ge.Header.Get("Retry-After"))
+	if ge.Code != 429 || len(ge.Errors) != 1 || ge.Errors[0].Reason != "userRateLimitExceeded" || !strings.Contains(ge.Body, `"usageLimits"`) ||
+		ge.Header.Get("Retry-After") != "5" || !strings.Contains(ge.Body, "RESOURCE_EXHAUSTED") {
+		t.Errorf("over the user's limit: %+v Retry-After %q, want 429 userRateLimitExceeded, Retry-After 5", ge, ge.Header.Get("Retry-After"))
+	}
+	h.clk.Advance(20 * time.Second)
+	if _, err := svc.Users.Messages.Get("me", id).Format("metadata").Do(); err != nil { // 20 units
+		t.Errorf("after 20 s: %v", err)
 	}
 	if _, err := svc.Users.History.List("me").StartHistoryId(1).Do(); googleErr(t, err).Code != 429 {
-		t.Errorf("history.list (2 units) with an empty bucket: want 429")
+		t.Errorf("history.list (2 units) with an empty allowance: want 429")
 	}
-	h.clk.Advance(time.Second)
-	if _, err := svc.Users.Messages.List("me").Do(); err != nil {
-		t.Errorf("after refill: %v", err)
-	}
-	// Another user has their own bucket.
+	// Another user has an allowance of their own.
 	other := h.gmail(t, h.connect(t, "quota2@example.com"))
 	if _, err := other.Users.GetProfile("me").Do(); err != nil {
 		t.Errorf("other user: %v", err)
 	}
 	st := h.sb.Stats()
-	if st.RateLimited != 2 || st.QuotaUnits != 5*3+1 || st.QuotaUnitsByUser["quota@example.com"] != 15 {
-		t.Errorf("stats: rate limited %d, units %d, by user %v", st.RateLimited, st.QuotaUnits, st.QuotaUnitsByUser)
+	if st.RateLimited != 2 || st.QuotaUnits != 60+20+1 || st.QuotaUnitsByUser["quota@example.com"] != 80 ||
+		st.QuotaUnitsByMethod["messages.get"] != 80 || st.QuotaUnitsByMethod["getProfile"] != 1 || st.QuotaUnitsByMethod["messages.list"] != 0 {
+		t.Errorf("stats: rate limited %d, units %d, by user %v, by method %v", st.RateLimited, st.QuotaUnits, st.QuotaUnitsByUser, st.QuotaUnitsByMethod)
+	}
+
+	// The project's limit: 403 rateLimitExceeded, and the refused call
+	// leaves the user's allowance alone.
+	h.clk.Advance(time.Minute)
+	h.sb.ResetStats()
+	h.sb.SetQuotaLimits(QuotaLimits{UserPerMinute: 60, ProjectPerMinute: 30})
+	if _, err := svc.Users.Messages.Get("me", id).Format("metadata").Do(); err != nil { // project 30 → 10
+		t.Fatalf("within both limits: %v", err)
+	}
+	_, err = svc.Users.Messages.Get("me", id).Format("metadata").Do()
+	ge = googleErr(t, err)
+	if ge.Code != 403 || len(ge.Errors) != 1 || ge.Errors[0].Reason != "rateLimitExceeded" || ge.Header.Get("Retry-After") != "20" {
+		t.Errorf("over the project's limit: %+v Retry-After %q, want 403 rateLimitExceeded, Retry-After 20", ge, ge.Header.Get("Retry-After"))
+	}
+	h.sb.SetQuotaLimits(QuotaLimits{UserPerMinute: 60, ProjectPerMinute: -1})
+	if _, err := svc.Users.Messages.Get("me", id).Format("metadata").Do(); err != nil { // user 40 → 20 only if the refused call was refunded
+		t.Errorf("the refused call took the user's units: %v", err)
+	}
+	if _, err := svc.Users.Messages.Get("me", id).Format("metadata").Do(); err != nil {
+		t.Errorf("the refused call took the user's units: %v", err)
+	}
+	if st := h.sb.Stats(); st.RateLimited != 1 || st.RateLimitedProject != 1 {
+		t.Errorf("stats: %d rate-limited, %d by the project; want 1 and 1", st.RateLimited, st.RateLimitedProject)
+	}
+
+	// A shorter window refills within seconds; unlimited refuses nothing.
+	h.sb.SetQuotaLimits(QuotaLimits{UserPerMinute: 600, Window: time.Second}) // 10 units at once, 10 a second
+	h.clk.Advance(time.Second)
+	for range 2 {
+		if _, err := svc.Users.Messages.List("me").Do(); err != nil {
+			t.Fatalf("within a one-second window: %v", err)
+		}
+	}
+	if _, err := svc.Users.Messages.List("me").Do(); googleErr(t, err).Code != 429 {
+		t.Errorf("past a one-second window: want 429")
+	}
+	h.clk.Advance(time.Second)
+	if _, err := svc.Users.Messages.List("me").Do(); err != nil {
+		t.Errorf("a second later: %v", err)
+	}
+	h.sb.SetQuotaLimits(QuotaLimits{UserPerMinute: -1, ProjectPerMinute: -1})
+	for range 20 {
+		if _, err := svc.Users.Messages.Get("me", id).Do(); err != nil {
+			t.Fatalf("unlimited: %v", err)
+		}
+	}
+	h.sb.SetQuotaLimits(QuotaLimits{})
+
+	h.sb.SetGmailFaults(GmailFaults{RateLimitNext: 1})
+	_, err = svc.Users.GetProfile("me").Do()
+	if ge := googleErr(t, err); ge.Code != 429 || ge.Errors[0].Reason != "userRateLimitExceeded" || ge.Header.Get("Retry-After") != "1" {
+		t.Errorf("RateLimitNext: %+v", ge)
+	}
+	if _, err := svc.Users.GetProfile("me").Do(); err != nil {
+		t.Errorf("after RateLimitNext: %v", err)
 	}
 
 	h.sb.SetGmailFaults(GmailFaults{FailNext: 2})

@@ -48,9 +48,8 @@ type user struct {
 	mailboxSize int
 	mb          *mailbox // created on first use
 
-	// quota token bucket
-	bucket   float64
-	bucketAt time.Time
+	// quota is the user's per-minute Gmail allowance (quota.go).
+	quota allowance
 }
 
 // grant is the user's authorization of the client, as Google's account

@@ -20,6 +20,7 @@
 //	GET      /gmail/v1/users/{userId}/profile           users.getProfile
 //	GET      /gmail/v1/users/{userId}/labels            users.labels.list
 //	GET      /gmail/v1/users/{userId}/labels/{id}       users.labels.get
+//	POST     /batch/gmail/v1                            batch requests (up to 100 of the calls above)
 //
 // Point gmail.NewService at it with option.WithEndpoint(BaseURL+"/"). See
 // Sandbox.Endpoint, Sandbox.RevokeURL, Sandbox.GmailURL and
@@ -56,11 +57,17 @@
 //     exp = iat+3600. The ID token is returned whenever "openid" was granted.
 //   - Gmail: Google's JSON error bodies (401 authError/UNAUTHENTICATED with a
 //     WWW-Authenticate header, 403 insufficientPermissions/PERMISSION_DENIED,
-//     404 notFound, 400 invalidArgument, 429 rateLimitExceeded/
-//     RESOURCE_EXHAUSTED, 503 backendError/UNAVAILABLE); uint64 and int64
+//     404 notFound, 400 invalidArgument, 429 userRateLimitExceeded/
+//     RESOURCE_EXHAUSTED, 403 rateLimitExceeded, 503 backendError/UNAVAILABLE); uint64 and int64
 //     fields that the Go client tags `json:",string"` (historyId,
 //     internalDate, history id) are JSON strings; empty lists are omitted;
 //     the gmail.metadata scope cannot use q or format=full/raw.
+//   - Quota: every call is charged what gmail.Costs says (the functions'
+//     own table: messages.get 20 units, 60 for a whole message, ...), a
+//     batch call by call, against a per-minute allowance per user (6,000
+//     units) and per project (1,200,000), as Gmail's limits since
+//     2026-05-01; see QuotaLimits for how a minute is metered and what is
+//     answered past it. Stats shows the units by user and by method.
 //
 // # Seeded mailbox
 //
@@ -99,7 +106,9 @@
 //	ModifyLabels(email, id, add, remove) POST   /admin/users/{email}/messages/{id}/modify  {"add_label_ids":[...],"remove_label_ids":[...]}
 //	SetMailboxSize(email, n)             PUT    /admin/users/{email}/mailbox-size  {"size":n} (before first use)
 //	SetDefaultMailboxSize(n)             PUT    /admin/mailbox-size            {"size":n}
-//	SetGmailFaults(GmailFaults)          PUT    /admin/gmail-faults            {"latency","quota_units_per_second","fail_next"}
+//	SetGmailFaults(GmailFaults)          PUT    /admin/gmail-faults            {"latency","fail_next","rate_limit_next"}
+//	SetQuotaLimits(QuotaLimits)          PUT    /admin/quota                   {"user_per_minute","project_per_minute","window"}
+//	QuotaLimits()                        GET    /admin/quota
 //	SetTokenFaults(TokenFaults)          PUT    /admin/token-faults            {"latency","fail_next"}
 //	MintIDToken(aud, email, ttl)         POST   /admin/id-token                {"audience","email","ttl"} -> {"id_token"}
 //	Stats()                              GET    /admin/stats
@@ -159,6 +168,9 @@ type Config struct {
 	// SigningKey is the ID token signing key; nil = a fresh RSA-2048 key.
 	// Tests that create many sandboxes may share one key to save time.
 	SigningKey *rsa.PrivateKey
+	// QuotaLimits are the Gmail limits enforced; zero fields are Gmail's
+	// (6,000 units per user-minute, 1,200,000 per project-minute).
+	QuotaLimits QuotaLimits
 }
 
 // DefaultMailboxSize is the number of seeded messages when none is configured.
@@ -186,6 +198,9 @@ type Sandbox struct {
 	defaultSize int
 	gmailFaults GmailFaults
 	tokenFaults TokenFaults
+	quotaLimits QuotaLimits
+	// projectQuota is the project's per-minute allowance (quota.go).
+	projectQuota allowance
 
 	statsMu sync.Mutex
 	stats   Stats
@@ -226,6 +241,7 @@ func New(cfg Config) (*Sandbox, error) {
 		refresh: map[string]*refreshToken{},
 	}
 	s.cfg.RedirectURIs = append([]string(nil), cfg.RedirectURIs...)
+	s.quotaLimits = cfg.QuotaLimits.withDefaults()
 	s.defaultSize = cfg.MailboxSize
 	if s.defaultSize == 0 {
 		s.defaultSize = DefaultMailboxSize
@@ -282,13 +298,17 @@ func (s *Sandbox) routes() {
 	m.HandleFunc("GET /oauth2/v3/userinfo", s.handleUserinfo)
 	m.HandleFunc("POST /oauth2/v3/userinfo", s.handleUserinfo)
 
-	m.HandleFunc("GET /gmail/v1/users/{userId}/messages", s.gmail("messages.list", 5, s.gmailListMessages))
-	m.HandleFunc("GET /gmail/v1/users/{userId}/messages/{id}", s.gmail("messages.get", 5, s.gmailGetMessage))
-	m.HandleFunc("GET /gmail/v1/users/{userId}/history", s.gmail("history.list", 2, s.gmailListHistory))
-	m.HandleFunc("GET /gmail/v1/users/{userId}/profile", s.gmail("getProfile", 1, s.gmailProfile))
-	m.HandleFunc("GET /gmail/v1/users/{userId}/labels", s.gmail("labels.list", 1, s.gmailListLabels))
-	m.HandleFunc("GET /gmail/v1/users/{userId}/labels/{id}", s.gmail("labels.get", 1, s.gmailGetLabel))
+	gm := func(pattern string, h func(http.ResponseWriter, *http.Request, *gmailReq)) {
+		m.Handle(pattern, s.countBytes(s.gmail(h)))
+	}
+	gm("GET /gmail/v1/users/{userId}/messages", s.gmailListMessages)
+	gm("GET /gmail/v1/users/{userId}/messages/{id}", s.gmailGetMessage)
+	gm("GET /gmail/v1/users/{userId}/history", s.gmailListHistory)
+	gm("GET /gmail/v1/users/{userId}/profile", s.gmailProfile)
+	gm("GET /gmail/v1/users/{userId}/labels", s.gmailListLabels)
+	gm("GET /gmail/v1/users/{userId}/labels/{id}", s.gmailGetLabel)
 	m.HandleFunc("/gmail/", s.gmailNotFound)
+	m.Handle("POST /batch/gmail/v1", s.countBytes(http.HandlerFunc(s.gmailBatch)))
 
 	s.adminRoutes(m)
 	m.HandleFunc("GET /{$}", s.handleIndex)
