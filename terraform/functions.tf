@@ -116,6 +116,7 @@ locals {
     OUTBOUND_TIMEOUT            = var.outbound_timeout_ms == null ? null : "${var.outbound_timeout_ms}ms"
     GMAIL_QUOTA_USER_PER_MIN    = var.gmail_quota_user_per_min == null ? null : tostring(var.gmail_quota_user_per_min)
     GMAIL_QUOTA_PROJECT_PER_MIN = var.gmail_quota_project_per_min == null ? null : tostring(var.gmail_quota_project_per_min)
+    GMAIL_QUOTA_PROJECT_PER_DAY = var.gmail_quota_project_per_day == null ? null : format("%d", var.gmail_quota_project_per_day)
   }
 
   # ListMessages runs the scheduled sweep inside one request; every other

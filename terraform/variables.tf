@@ -197,7 +197,7 @@ variable "outbound_timeout_ms" {
 }
 
 variable "gmail_quota_user_per_min" {
-  description = "Gmail quota units per minute a function instance spends on one user's mailbox (listing and sync), from 10 to 1000000000 (GMAIL_QUOTA_USER_PER_MIN); match it to the project's per-user Gmail quota. Default null: GMAIL_QUOTA_USER_PER_MIN is left unset and the code's default applies (15000, Gmail's default per-user limit)."
+  description = "Gmail quota units per minute a function instance spends on one user's mailbox (listing and sync), from 10 to 1000000000 (GMAIL_QUOTA_USER_PER_MIN); match it to the project's per-user Gmail quota. Default null: GMAIL_QUOTA_USER_PER_MIN is left unset and the code's default applies (6000, Gmail's per-user limit for projects created since 2026-05-01; a project still on the older limits sets 15000)."
   type        = number
   default     = null
 
@@ -215,6 +215,17 @@ variable "gmail_quota_project_per_min" {
   validation {
     condition     = var.gmail_quota_project_per_min == null ? true : (floor(var.gmail_quota_project_per_min) == var.gmail_quota_project_per_min && var.gmail_quota_project_per_min >= 10 && var.gmail_quota_project_per_min <= 1000000000)
     error_message = "gmail_quota_project_per_min must be a whole number of quota units per minute from 10 to 1000000000."
+  }
+}
+
+variable "gmail_quota_project_per_day" {
+  description = "The project's daily Gmail billing threshold in quota units, from 1000 to 1000000000000 (GMAIL_QUOTA_PROJECT_PER_DAY): past 90 % of it the sweep defers what can wait (the older mail of first syncs) until the next UTC day, and says so in its summary and logs. Default null: GMAIL_QUOTA_PROJECT_PER_DAY is left unset and the code's default applies (80000000, Google's daily billing threshold per project since 2026-05-01)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.gmail_quota_project_per_day == null ? true : (floor(var.gmail_quota_project_per_day) == var.gmail_quota_project_per_day && var.gmail_quota_project_per_day >= 1000 && var.gmail_quota_project_per_day <= 1000000000000)
+    error_message = "gmail_quota_project_per_day must be a whole number of quota units per day from 1000 to 1000000000000."
   }
 }
 

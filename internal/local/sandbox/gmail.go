@@ -198,7 +198,7 @@ func (s *Sandbox) gmail(h func(http.ResponseWriter, *http.Request, *gmailReq)) h
 			st.QuotaUnitsByUser[email] += int64(cost)
 			st.QuotaUnitsByMethod[method] += int64(cost)
 		})
-		h(w, r, &gmailReq{email: email, mb: mb, metadataOnly: !full, now: now})
+		withFields(w, r, func(w http.ResponseWriter) { h(w, r, &gmailReq{email: email, mb: mb, metadataOnly: !full, now: now}) })
 	}
 }
 
