@@ -46,7 +46,16 @@ type Price struct {
 	// FullUnits, when not 0, is the price of a call that asks for a whole
 	// message (format full, raw or html, or no format, which means full).
 	FullUnits int
+	// Source says where the value comes from.
+	Source string
 }
+
+// Where the prices come from.
+const (
+	SourceQuotaPage = "Google's quota page, limits as of 2026-05-01"
+	SourceOldPage   = "the last official table that listed it (Google's pre-2026 quota page); not found on the 2026 page"
+	SourceSecondary = "secondary sources (not found on the 2026 quota page)"
+)
 
 // Costs is the one table of what each Gmail method the functions call (or
 // will call) costs in quota units, under the limits Google applies to
@@ -54,39 +63,29 @@ type Price struct {
 // method not listed is charged OtherCost. The sandbox charges this same
 // table.
 //
-// Where the value comes from, per row:
-//
-//	messages.list             5   QuotaPage
-//	messages.get             20   QuotaPage: 20, or 60 when format is full, raw or html
-//	messages.attachments.get 20   QuotaPage
-//	messages.trash           20   QuotaPage
-//	drafts.get               20   QuotaPage: 20, or 60 when format is full, raw or html
-//	history.list              2   QuotaPage
-//	getProfile                1   QuotaPage
-//	labels.list, labels.get   1   QuotaPage
-//	threads.list             10   not on the parts of QuotaPage we could read; secondary sources
-//	threads.get              40   not on the parts of QuotaPage we could read; secondary sources
-//	watch                   100   the last official table that listed it (the pre-2026 page)
-//	stop                     50   the last official table that listed it (the pre-2026 page)
+// Each row says where its value comes from (Source): QuotaPage for all but
+// threads.list and threads.get (secondary sources) and watch and stop (the
+// last official table that listed them). README.md's cost table is
+// generated from this one (go test ./internal/apidoc -update).
 //
 // Before 2026-05-01 messages.get, messages.attachments.get, messages.trash
 // and drafts.get cost 5 and threads.get 10; a project still on those
 // limits is charged less by Google than by this table, which only makes
 // the functions more careful than they need to be.
 var Costs = map[string]Price{
-	MethodMessagesList:   {Units: 5},
-	MethodMessagesGet:    {Units: 20, FullUnits: 60},
-	MethodAttachmentsGet: {Units: 20},
-	MethodMessagesTrash:  {Units: 20},
-	MethodDraftsGet:      {Units: 20, FullUnits: 60},
-	MethodHistoryList:    {Units: 2},
-	MethodGetProfile:     {Units: 1},
-	MethodLabelsList:     {Units: 1},
-	MethodLabelsGet:      {Units: 1},
-	MethodThreadsList:    {Units: 10},
-	MethodThreadsGet:     {Units: 40},
-	MethodWatch:          {Units: 100},
-	MethodStop:           {Units: 50},
+	MethodMessagesList:   {Units: 5, Source: SourceQuotaPage},
+	MethodMessagesGet:    {Units: 20, FullUnits: 60, Source: SourceQuotaPage},
+	MethodAttachmentsGet: {Units: 20, Source: SourceQuotaPage},
+	MethodMessagesTrash:  {Units: 20, Source: SourceQuotaPage},
+	MethodDraftsGet:      {Units: 20, FullUnits: 60, Source: SourceQuotaPage},
+	MethodHistoryList:    {Units: 2, Source: SourceQuotaPage},
+	MethodGetProfile:     {Units: 1, Source: SourceQuotaPage},
+	MethodLabelsList:     {Units: 1, Source: SourceQuotaPage},
+	MethodLabelsGet:      {Units: 1, Source: SourceQuotaPage},
+	MethodThreadsList:    {Units: 10, Source: SourceSecondary},
+	MethodThreadsGet:     {Units: 40, Source: SourceSecondary},
+	MethodWatch:          {Units: 100, Source: SourceOldPage},
+	MethodStop:           {Units: 50, Source: SourceOldPage},
 }
 
 // OtherCost is charged for a request Classify cannot name.
