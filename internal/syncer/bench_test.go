@@ -17,6 +17,7 @@ package syncer_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -328,7 +329,7 @@ func fetchBatch(ctx context.Context, c *http.Client, base string, ids []string, 
 	parts := 0
 	for {
 		p, err := mr.NextPart()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

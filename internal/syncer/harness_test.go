@@ -12,10 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/oauth2"
-	gmailv1 "google.golang.org/api/gmail/v1"
-	"google.golang.org/api/option"
-
 	"example.com/gmailoauth/internal/gmail"
 	"example.com/gmailoauth/internal/local/sandbox"
 	"example.com/gmailoauth/internal/local/testenv"
@@ -210,13 +206,6 @@ func (e *env) mailbox(t testing.TB, userID string) *store.Mailbox {
 		t.Fatalf("GetMailbox(%s): %v", userID, err)
 	}
 	return mb
-}
-
-// newPlainService is Google's Gmail client library with a fixed access
-// token, as a program without the syncer would call Gmail.
-func newPlainService(ctx context.Context, baseURL, accessToken string) (*gmailv1.Service, error) {
-	hc := oauth2.NewClient(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: accessToken}))
-	return gmailv1.NewService(ctx, option.WithEndpoint(baseURL), option.WithHTTPClient(hc))
 }
 
 // countingStore counts the writes of a sync.

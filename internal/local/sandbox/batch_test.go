@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -48,7 +49,7 @@ func (h *harness) sendBatch(t *testing.T, tok *oauth2.Token, calls []string) (in
 	mr := multipart.NewReader(resp.Body, params["boundary"])
 	for {
 		p, err := mr.NextPart()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
