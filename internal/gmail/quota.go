@@ -40,8 +40,9 @@ const (
 	// Retry-After instead of hanging.
 	DefaultPatience = 2 * time.Second
 	// DefaultConcurrentPerUser bounds the frontend requests of one user in
-	// flight at once on an instance.
-	DefaultConcurrentPerUser = 4
+	// flight at once on an instance: a person with a few tabs open, and a
+	// quarter of a function instance's 20 concurrent requests at most.
+	DefaultConcurrentPerUser = 5
 
 	// userMargin is the part of a user's minute the user's bucket does not
 	// release at once: calls may reach Gmail later than the bucket released
