@@ -26,6 +26,29 @@ type Knobs struct {
 	WithholdRefreshToken bool
 	// AccessTokenTTL is the lifetime of new access tokens (0 = 3599s).
 	AccessTokenTTL time.Duration
+	// TokenType, when set, replaces the token_type of the user's token
+	// responses ("Bearer"), e.g. "mac": a token a client must not use as a
+	// bearer token (RFC 6749 section 7.1).
+	TokenType string
+	// IDToken makes the user's ID tokens ones a relying party must refuse.
+	IDToken IDTokenFaults
+}
+
+// IDTokenFaults spoil the ID tokens of a user's token responses, as the
+// OpenID Foundation's relying-party tests do (OpenID Connect Core 3.1.3.7).
+// The zero value changes nothing.
+type IDTokenFaults struct {
+	// OmitClaims are left out of the ID token ("sub", "iat", "azp", ...).
+	OmitClaims []string
+	// ExtraAudience, when set, makes aud an array: the client id and this.
+	ExtraAudience string
+	// AZP, when set, replaces the azp claim (the client id).
+	AZP string
+	// Forge signs the ID token with a key the JWKS does not hold, under the
+	// JWKS key's id.
+	Forge bool
+	// EmailUnverified sets email_verified to false.
+	EmailUnverified bool
 }
 
 // GmailFaults are injected into every Gmail call.
@@ -46,6 +69,20 @@ type TokenFaults struct {
 	FailNext int // the next N calls answer 503 temporarily_unavailable
 }
 
+// RevokeFaults are injected into the revocation endpoint.
+type RevokeFaults struct {
+	// Status, when set, answers every revocation with it and Body, revoking
+	// nothing.
+	Status int
+	Body   string
+}
+
+// JWKSFaults are injected into the JWKS endpoint.
+type JWKSFaults struct {
+	// Latency is added before the key set is answered.
+	Latency time.Duration
+}
+
 // Stats counts what the sandbox answered since the start or the last ResetStats.
 type Stats struct {
 	AuthorizeCalls int            `json:"authorize_calls"`
@@ -53,6 +90,7 @@ type Stats struct {
 	TokenFailures  int            `json:"token_failures"` // injected 503s
 	RefreshCalls   map[string]int `json:"refresh_calls"`  // successful refresh_token grants by email
 	RevokeCalls    int            `json:"revoke_calls"`
+	JWKSCalls      int            `json:"jwks_calls"`     // key set fetches
 	GmailCalls     map[string]int `json:"gmail_calls"`    // by method (gmail.Classify's names: messages.list, messages.get, history.list, getProfile, labels.list, labels.get, batch)
 	GmailFailures  int            `json:"gmail_failures"` // injected 503s
 	// RateLimited counts the rate-limit answers: 429 userRateLimitExceeded
@@ -104,6 +142,7 @@ func (s *Sandbox) ResetStats() {
 // SetUserKnobs sets the knobs of email for later requests.
 func (s *Sandbox) SetUserKnobs(email string, k Knobs) {
 	k.DropScopes = slices.Clone(k.DropScopes)
+	k.IDToken.OmitClaims = slices.Clone(k.IDToken.OmitClaims)
 	s.mu.Lock()
 	s.userLocked(email).knobs = k
 	s.mu.Unlock()
@@ -115,6 +154,7 @@ func (s *Sandbox) UserKnobs(email string) Knobs {
 	defer s.mu.Unlock()
 	k := s.userLocked(email).knobs
 	k.DropScopes = slices.Clone(k.DropScopes)
+	k.IDToken.OmitClaims = slices.Clone(k.IDToken.OmitClaims)
 	return k
 }
 
@@ -223,6 +263,20 @@ func (s *Sandbox) SetTokenFaults(f TokenFaults) {
 	s.mu.Unlock()
 }
 
+// SetRevokeFaults replaces the revocation endpoint's fault settings.
+func (s *Sandbox) SetRevokeFaults(f RevokeFaults) {
+	s.mu.Lock()
+	s.revokeFaults = f
+	s.mu.Unlock()
+}
+
+// SetJWKSFaults replaces the JWKS endpoint's fault settings.
+func (s *Sandbox) SetJWKSFaults(f JWKSFaults) {
+	s.mu.Lock()
+	s.jwksFaults = f
+	s.mu.Unlock()
+}
+
 // UserInfo is a snapshot of one user, for demos and tests.
 type UserInfo struct {
 	Email         string   `json:"email"`
@@ -280,10 +334,34 @@ func (d *duration) UnmarshalJSON(b []byte) error {
 func (d duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 
 type knobsJSON struct {
-	DenyConsent          bool     `json:"deny_consent"`
-	DropScopes           []string `json:"drop_scopes"`
-	WithholdRefreshToken bool     `json:"withhold_refresh_token"`
-	AccessTokenTTL       duration `json:"access_token_ttl"`
+	DenyConsent          bool              `json:"deny_consent"`
+	DropScopes           []string          `json:"drop_scopes"`
+	WithholdRefreshToken bool              `json:"withhold_refresh_token"`
+	AccessTokenTTL       duration          `json:"access_token_ttl"`
+	TokenType            string            `json:"token_type,omitempty"`
+	IDToken              idTokenFaultsJSON `json:"id_token"`
+}
+
+type idTokenFaultsJSON struct {
+	OmitClaims      []string `json:"omit_claims,omitempty"`
+	ExtraAudience   string   `json:"extra_audience,omitempty"`
+	AZP             string   `json:"azp,omitempty"`
+	Forge           bool     `json:"forge,omitempty"`
+	EmailUnverified bool     `json:"email_unverified,omitempty"`
+}
+
+func (k knobsJSON) knobs() Knobs {
+	return Knobs{DenyConsent: k.DenyConsent, DropScopes: k.DropScopes, WithholdRefreshToken: k.WithholdRefreshToken,
+		AccessTokenTTL: time.Duration(k.AccessTokenTTL), TokenType: k.TokenType,
+		IDToken: IDTokenFaults{OmitClaims: k.IDToken.OmitClaims, ExtraAudience: k.IDToken.ExtraAudience,
+			AZP: k.IDToken.AZP, Forge: k.IDToken.Forge, EmailUnverified: k.IDToken.EmailUnverified}}
+}
+
+func knobsToJSON(k Knobs) knobsJSON {
+	return knobsJSON{DenyConsent: k.DenyConsent, DropScopes: k.DropScopes, WithholdRefreshToken: k.WithholdRefreshToken,
+		AccessTokenTTL: duration(k.AccessTokenTTL), TokenType: k.TokenType,
+		IDToken: idTokenFaultsJSON{OmitClaims: k.IDToken.OmitClaims, ExtraAudience: k.IDToken.ExtraAudience,
+			AZP: k.IDToken.AZP, Forge: k.IDToken.Forge, EmailUnverified: k.IDToken.EmailUnverified}}
 }
 
 type gmailFaultsJSON struct {
@@ -323,7 +401,8 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 func adminHelp(p, base string) string {
 	return strings.NewReplacer("PREFIX", p, "BASE", base).Replace(`Google sandbox admin API (JSON). {email} is the user's address.
 GET      PREFIX/admin/users/{email}                        grant and mailbox snapshot (sub, scopes, history_id)
-GET|PUT  PREFIX/admin/users/{email}/knobs                  {"deny_consent","drop_scopes":[..],"withhold_refresh_token","access_token_ttl":"30s"}
+GET|PUT  PREFIX/admin/users/{email}/knobs                  {"deny_consent","drop_scopes":[..],"withhold_refresh_token","access_token_ttl":"30s",
+                                                           "token_type":"mac","id_token":{"omit_claims":["sub"],"extra_audience","azp","forge","email_unverified"}}
 POST     PREFIX/admin/users/{email}/revoke                 revoke the grant (user removed the app)
 POST     PREFIX/admin/users/{email}/expire-history         older startHistoryId -> 404
 POST     PREFIX/admin/users/{email}/messages               {"count":n} -> {"ids":[..]}
@@ -334,6 +413,8 @@ PUT      PREFIX/admin/mailbox-size                         {"size":n} default fo
 GET|PUT  PREFIX/admin/gmail-faults                         {"latency":"100ms","fail_next":2,"rate_limit_next":1}
 GET|PUT  PREFIX/admin/quota                                {"user_per_minute":6000,"project_per_minute":1200000,"window":"1m"} (0: Gmail's; -1: unlimited)
 GET|PUT  PREFIX/admin/token-faults                         {"latency":"100ms","fail_next":1}
+PUT      PREFIX/admin/revoke-faults                        {"status":400,"body":"..."} every revocation answers this; {} ends it
+PUT      PREFIX/admin/jwks-faults                          {"latency":"2s"}
 POST     PREFIX/admin/id-token                             {"audience","email","ttl"} -> {"id_token"}
 GET      PREFIX/admin/stats                                counters (quota units by user and by method); POST PREFIX/admin/stats/reset zeroes them
 
@@ -354,15 +435,14 @@ func (s *Sandbox) adminRoutes(m *http.ServeMux) {
 		writeJSON(w, http.StatusOK, s.UserInfo(r.PathValue("email")))
 	})
 	m.HandleFunc("GET /admin/users/{email}/knobs", func(w http.ResponseWriter, r *http.Request) {
-		k := s.UserKnobs(r.PathValue("email"))
-		writeJSON(w, http.StatusOK, knobsJSON{k.DenyConsent, k.DropScopes, k.WithholdRefreshToken, duration(k.AccessTokenTTL)})
+		writeJSON(w, http.StatusOK, knobsToJSON(s.UserKnobs(r.PathValue("email"))))
 	})
 	both("/admin/users/{email}/knobs", func(w http.ResponseWriter, r *http.Request) {
 		var k knobsJSON
 		if !decode(w, r, &k) {
 			return
 		}
-		s.SetUserKnobs(r.PathValue("email"), Knobs{k.DenyConsent, k.DropScopes, k.WithholdRefreshToken, time.Duration(k.AccessTokenTTL)})
+		s.SetUserKnobs(r.PathValue("email"), k.knobs())
 		writeJSON(w, http.StatusOK, k)
 	})
 	m.HandleFunc("POST /admin/users/{email}/revoke", func(w http.ResponseWriter, r *http.Request) {
@@ -479,6 +559,27 @@ func (s *Sandbox) adminRoutes(m *http.ServeMux) {
 			return
 		}
 		s.SetTokenFaults(TokenFaults{time.Duration(f.Latency), f.FailNext})
+		writeJSON(w, http.StatusOK, f)
+	})
+	both("/admin/revoke-faults", func(w http.ResponseWriter, r *http.Request) {
+		var f struct {
+			Status int    `json:"status"`
+			Body   string `json:"body"`
+		}
+		if !decode(w, r, &f) {
+			return
+		}
+		s.SetRevokeFaults(RevokeFaults{Status: f.Status, Body: f.Body})
+		writeJSON(w, http.StatusOK, f)
+	})
+	both("/admin/jwks-faults", func(w http.ResponseWriter, r *http.Request) {
+		var f struct {
+			Latency duration `json:"latency"`
+		}
+		if !decode(w, r, &f) {
+			return
+		}
+		s.SetJWKSFaults(JWKSFaults{Latency: time.Duration(f.Latency)})
 		writeJSON(w, http.StatusOK, f)
 	})
 	m.HandleFunc("POST /admin/id-token", func(w http.ResponseWriter, r *http.Request) {

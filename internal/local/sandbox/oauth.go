@@ -1,11 +1,14 @@
 package sandbox
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
 	"html"
+	"io"
 	"math"
 	"net/http"
 	"net/url"
@@ -578,8 +581,9 @@ func (s *Sandbox) exchangeCode(w http.ResponseWriter, r *http.Request, clientID 
 		return
 	}
 	resp, idClaims := s.issueLocked(u, clientID, c.scopes, c.refresh, now)
+	knobs := u.knobs
 	s.mu.Unlock()
-	s.finishTokenResponse(w, resp, idClaims, c.nonce, now)
+	s.finishTokenResponse(w, resp, idClaims, c.nonce, now, knobs)
 	s.log.Info("sandbox: code exchanged", "email", c.email, "refresh_token", c.refresh)
 }
 
@@ -632,10 +636,10 @@ func (s *Sandbox) refreshGrant(w http.ResponseWriter, r *http.Request, clientID 
 		scopes = sortScopes(ws)
 	}
 	resp, idClaims := s.issueLocked(u, clientID, scopes, false, now)
-	email := u.email
+	email, knobs := u.email, u.knobs
 	s.mu.Unlock()
 	s.bumpStat(func(st *Stats) { st.RefreshCalls[email]++ })
-	s.finishTokenResponse(w, resp, idClaims, "", now)
+	s.finishTokenResponse(w, resp, idClaims, "", now, knobs)
 }
 
 // issueLocked mints an access token (and a refresh token when asked) and
@@ -677,12 +681,30 @@ func (s *Sandbox) issueLocked(u *user, clientID string, scopes []string, withRef
 	return resp, claims
 }
 
-func (s *Sandbox) finishTokenResponse(w http.ResponseWriter, resp *tokenResponse, claims map[string]any, nonce string, now time.Time) {
+func (s *Sandbox) finishTokenResponse(w http.ResponseWriter, resp *tokenResponse, claims map[string]any, nonce string, now time.Time, k Knobs) {
+	if k.TokenType != "" {
+		resp.TokenType = k.TokenType
+	}
 	if claims != nil {
 		if nonce != "" {
 			claims["nonce"] = nonce
 		}
-		idt, err := s.signIDToken(claims, now, idTokenTTL)
+		f := k.IDToken
+		if f.ExtraAudience != "" {
+			claims["aud"] = []string{claims["aud"].(string), f.ExtraAudience}
+		}
+		if f.AZP != "" {
+			claims["azp"] = f.AZP
+		}
+		if f.EmailUnverified && claims["email"] != nil {
+			claims["email_verified"] = false
+		}
+		key, err := s.signingKeyFor(f.Forge)
+		if err != nil {
+			tokenError(w, http.StatusInternalServerError, "internal_failure", "Signing the ID token failed.")
+			return
+		}
+		idt, err := s.sign(key, claims, now, idTokenTTL, f.OmitClaims)
 		if err != nil {
 			tokenError(w, http.StatusInternalServerError, "internal_failure", "Signing the ID token failed.")
 			return
@@ -695,14 +717,41 @@ func (s *Sandbox) finishTokenResponse(w http.ResponseWriter, resp *tokenResponse
 }
 
 func (s *Sandbox) signIDToken(claims map[string]any, now time.Time, ttl time.Duration) (string, error) {
+	return s.sign(s.key, claims, now, ttl, nil)
+}
+
+// signingKeyFor returns the JWKS key, or for a forged token another key
+// (made once) that the JWKS does not hold.
+func (s *Sandbox) signingKeyFor(forge bool) (*rsa.PrivateKey, error) {
+	if !forge {
+		return s.key, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.forgeKey == nil {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			return nil, err
+		}
+		s.forgeKey = k
+	}
+	return s.forgeKey, nil
+}
+
+// sign signs claims (with iat and exp) under the JWKS key's id, leaving out
+// the claims named in omit.
+func (s *Sandbox) sign(key *rsa.PrivateKey, claims map[string]any, now time.Time, ttl time.Duration, omit []string) (string, error) {
 	signer, err := jose.NewSigner(
-		jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: s.key, KeyID: s.kid, Algorithm: string(jose.RS256)}},
+		jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: s.kid, Algorithm: string(jose.RS256)}},
 		(&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
 		return "", err
 	}
 	claims["iat"] = now.Unix()
 	claims["exp"] = now.Add(ttl).Unix()
+	for _, c := range omit {
+		delete(claims, c)
+	}
 	return jwt.Signed(signer).Claims(claims).Serialize()
 }
 
@@ -732,6 +781,15 @@ func (s *Sandbox) MintIDToken(audience, email string, ttl time.Duration) (string
 
 func (s *Sandbox) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	s.bumpStat(func(st *Stats) { st.RevokeCalls++ })
+	s.mu.Lock()
+	faults := s.revokeFaults
+	s.mu.Unlock()
+	if faults.Status != 0 {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(faults.Status)
+		_, _ = io.WriteString(w, faults.Body)
+		return
+	}
 	_ = r.ParseForm()
 	tok := r.Form.Get("token")
 	now := s.now()
@@ -779,6 +837,11 @@ func (s *Sandbox) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Sandbox) handleJWKS(w http.ResponseWriter, r *http.Request) {
+	s.bumpStat(func(st *Stats) { st.JWKSCalls++ })
+	s.mu.Lock()
+	faults := s.jwksFaults
+	s.mu.Unlock()
+	sleep(r, faults.Latency)
 	w.Header().Set("Cache-Control", "public, max-age=21600, must-revalidate, no-transform")
 	writeJSON(w, http.StatusOK, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{
 		Key: &s.key.PublicKey, KeyID: s.kid, Algorithm: string(jose.RS256), Use: "sig",

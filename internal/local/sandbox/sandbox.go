@@ -96,7 +96,7 @@
 // Durations in JSON are strings such as "250ms" or integers in milliseconds.
 //
 //	Go                                   HTTP
-//	SetUserKnobs(email, Knobs)           PUT    /admin/users/{email}/knobs     {"deny_consent","drop_scopes":[...],"withhold_refresh_token","access_token_ttl"}
+//	SetUserKnobs(email, Knobs)           PUT    /admin/users/{email}/knobs     {"deny_consent","drop_scopes":[...],"withhold_refresh_token","access_token_ttl","token_type","id_token":{...}}
 //	UserKnobs(email)                     GET    /admin/users/{email}/knobs
 //	UserInfo(email)                      GET    /admin/users/{email}           grant, scopes, mailbox summary
 //	Revoke(email)                        POST   /admin/users/{email}/revoke    as if the user removed the app in their Google account
@@ -110,6 +110,8 @@
 //	SetQuotaLimits(QuotaLimits)          PUT    /admin/quota                   {"user_per_minute","project_per_minute","window"}
 //	QuotaLimits()                        GET    /admin/quota
 //	SetTokenFaults(TokenFaults)          PUT    /admin/token-faults            {"latency","fail_next"}
+//	SetRevokeFaults(RevokeFaults)        PUT    /admin/revoke-faults           {"status","body"}
+//	SetJWKSFaults(JWKSFaults)            PUT    /admin/jwks-faults             {"latency"}
 //	MintIDToken(aud, email, ttl)         POST   /admin/id-token                {"audience","email","ttl"} -> {"id_token"}
 //	Stats()                              GET    /admin/stats
 //	ResetStats()                         POST   /admin/stats/reset
@@ -201,6 +203,9 @@ type Sandbox struct {
 	quotaLimits QuotaLimits
 	// projectQuota is the project's per-minute allowance (quota.go).
 	projectQuota allowance
+	revokeFaults RevokeFaults
+	jwksFaults   JWKSFaults
+	forgeKey     *rsa.PrivateKey // signs forged ID tokens (IDTokenFaults.Forge); made on first use
 
 	statsMu sync.Mutex
 	stats   Stats
