@@ -12,10 +12,10 @@ import (
 
 func callback(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	if err := once(q, "state", "code", "error"); err != nil {
+	if err := once(q, "state", "code", "error", "iss"); err != nil {
 		return err
 	}
-	res, err := d.Flow.Callback(ctx, oauthflow.CallbackRequest{State: q.Get("state"), Code: q.Get("code"), Error: q.Get("error")})
+	res, err := d.Flow.Callback(ctx, oauthflow.CallbackRequest{State: q.Get("state"), Code: q.Get("code"), Error: q.Get("error"), Issuer: q.Get("iss")})
 	if err != nil {
 		if res == nil || res.ReturnTo == "" {
 			return err

@@ -49,7 +49,7 @@ type BeginResult struct {
 var (
 	loginHintRE   = regexp.MustCompile(`^[A-Za-z0-9.!#$%&'*+/=?^_{|}~@-]+$`)
 	clientStateRE = regexp.MustCompile(`^[\x21-\x7e]+$`)
-	subRE         = regexp.MustCompile(`^[0-9]{1,255}$`)
+	subHintRE     = regexp.MustCompile(`^[0-9]{1,255}$`)
 )
 
 // ValidateBegin checks the browser-supplied fields of req, listing every
@@ -147,7 +147,7 @@ func (f *Flow) Begin(ctx context.Context, req BeginRequest) (*BeginResult, error
 // the user consents.
 func (f *Flow) hasActiveGrant(ctx context.Context, req BeginRequest) bool {
 	id := req.UserID
-	if id == "" && subRE.MatchString(req.LoginHint) {
+	if id == "" && subHintRE.MatchString(req.LoginHint) {
 		id = req.LoginHint
 	}
 	if id == "" {

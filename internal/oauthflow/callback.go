@@ -3,6 +3,7 @@ package oauthflow
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -26,6 +27,8 @@ type CallbackRequest struct {
 	State string
 	Code  string
 	Error string
+	// Issuer is the response's iss parameter (RFC 9207), "" when absent.
+	Issuer string
 }
 
 // CallbackResult is a connected user with a fresh session. On failure after
@@ -116,6 +119,12 @@ func (f *Flow) consumeState(ctx context.Context, state string) (*store.AuthState
 // usable code; the answer offers a fresh authorization URL.
 func (f *Flow) checkRedirect(ctx context.Context, st *store.AuthState, req CallbackRequest) error {
 	retryURL := func() string { return f.ReauthURL(ctx, st.LoginHint, st.ReturnTo) }
+	if req.Issuer != "" && req.Issuer != f.Issuer {
+		// RFC 9207: a response naming another issuer is a mix-up (an answer
+		// of another provider, replayed here); nothing of it is used.
+		return &apperr.Error{Code: apperr.InvalidRequest, RetryAfter: apperr.NoRetry,
+			Message: "the authorization response names another issuer (iss); start again from Authorize", AuthorizationURL: retryURL()}
+	}
 	if req.Error != "" {
 		code, msg := apperr.AuthorizationError, "the provider answered an error"
 		switch {
@@ -159,6 +168,9 @@ func (f *Flow) exchange(ctx context.Context, st *store.AuthState, code string) (
 		}
 		return nil, identity{}, startAgain(upstreamErr("code exchange", err))
 	}
+	if err := checkTokenType(tok); err != nil {
+		return nil, identity{}, startAgain(err)
+	}
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID == "" {
 		return nil, identity{}, startAgain(apperr.Wrap(apperr.InvalidIDToken,
@@ -176,12 +188,60 @@ func (f *Flow) exchange(ctx context.Context, st *store.AuthState, code string) (
 		Email         string `json:"email"`
 		EmailVerified bool   `json:"email_verified"`
 		Nonce         string `json:"nonce"`
+		AZP           string `json:"azp"`
 	}
 	if err := idt.Claims(&claims); err != nil || claims.Nonce != st.Nonce {
 		return nil, identity{}, startAgain(apperr.New(apperr.InvalidIDToken,
 			"the identity provider's ID token did not match this authorization"))
 	}
-	return tok, identity{userID: idt.Subject, email: claims.Email}, nil
+	if reason := f.checkIDTokenClaims(idt.Subject, idt.IssuedAt, idt.Audience, claims.AZP); reason != "" {
+		return nil, identity{}, startAgain(apperr.Wrap(apperr.InvalidIDToken,
+			"the identity provider's ID token is not acceptable", errors.New(reason)))
+	}
+	email := claims.Email
+	if !claims.EmailVerified {
+		// An address the provider has not verified says nothing about who
+		// the user is: it is neither stored nor put in the session.
+		email = ""
+	}
+	return tok, identity{userID: idt.Subject, email: email}, nil
+}
+
+// subRE is what a user id (the ID token's sub) may be: 1 to 255 visible
+// ASCII characters (OpenID Connect Core 2), without "/", which no store
+// document id may hold.
+var subRE = regexp.MustCompile(`^[\x21-\x2e\x30-\x7e]{1,255}$`)
+
+// checkIDTokenClaims holds a verified ID token to the rest of OpenID
+// Connect Core 3.1.3.7 (go-oidc checked the signature, iss, aud and exp): a
+// user id (sub) and an issue time (iat) are required, and azp must be this
+// client when it is present or when the token has several audiences. It
+// returns why the token is refused, or "".
+func (f *Flow) checkIDTokenClaims(sub string, iat time.Time, aud []string, azp string) string {
+	switch {
+	case !subRE.MatchString(sub):
+		return "the ID token names no valid user (sub)"
+	case iat.IsZero():
+		return "the ID token has no issue time (iat)"
+	case (azp != "" || len(aud) > 1) && azp != f.OAuth.ClientID:
+		return "the ID token was issued to another party (azp)"
+	}
+	return ""
+}
+
+// checkTokenType refuses a token response whose token_type is not Bearer
+// (RFC 6749 section 7.1: a client must not use a token whose type it does
+// not understand; RFC 6750 is the only type this client speaks).
+func checkTokenType(tok *oauth2.Token) *apperr.Error {
+	if strings.EqualFold(tok.TokenType, "bearer") {
+		return nil
+	}
+	tt := tok.TokenType
+	if !errorCodeRE.MatchString(strings.ToLower(tt)) {
+		tt = "(none or unreadable)"
+	}
+	return apperr.Wrap(apperr.UpstreamError, "the token endpoint answered a token that is not a Bearer token",
+		fmt.Errorf("token_type %s", tt))
 }
 
 // storeGrant seals the tokens and stores the grant in one transaction. A

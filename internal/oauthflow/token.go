@@ -126,6 +126,11 @@ func (f *Flow) refreshAsOwner(ctx context.Context, c *store.Credential, owner st
 		// (the request line, or the sweep's line for the user).
 		return "", upstreamErr("token refresh", err)
 	}
+	if terr := checkTokenType(tok); terr != nil {
+		f.releaseLease(ctx, userID, owner)
+		f.logger().WarnContext(ctx, "token refresh refused", slog.String("user_id", userID), slog.String("error", describe(terr.Cause)))
+		return "", terr
+	}
 	access, err := f.sealFor(userID, FieldAccessToken, tok.AccessToken)
 	if err != nil {
 		return "", err
