@@ -69,6 +69,10 @@ type Credential struct {
 	// the token endpoint for this user.
 	RefreshLeaseOwner string    `firestore:"refresh_lease_owner"`
 	RefreshLeaseUntil time.Time `firestore:"refresh_lease_until"`
+	// Grant names this grant: a random id given when the user connects (or
+	// connects again after the grant was revoked), carried in every session
+	// issued for it and in the sync's writes, so neither outlives it.
+	Grant string `firestore:"grant"`
 }
 
 // Clone returns a deep copy of c.
@@ -110,6 +114,10 @@ type Mailbox struct {
 	// started; it becomes HistoryID when the listing completes.
 	PendingHistoryID uint64
 	MessageCount     int
+	// Grant, when set, is the credential's Grant the sync is writing for:
+	// SaveSync then writes nothing unless that grant is still stored
+	// (ErrGrantGone), so a sync never outlives a disconnect.
+	Grant string
 }
 
 // MessageMeta is the synced metadata of one message, stored at
@@ -154,7 +162,8 @@ type Store interface {
 	GetCredential(ctx context.Context, userID string) (*Credential, error)
 	// UpdateCredential runs fn in a transaction over credentials/{userID} and
 	// returns what is stored afterwards (nil when nothing is). An error from fn
-	// aborts the transaction and is returned unchanged.
+	// aborts the transaction and is returned unchanged. An empty userID is
+	// ErrInvalidUserID.
 	UpdateCredential(ctx context.Context, userID string, fn UpdateFunc) (*Credential, error)
 	// DeleteCredential deletes the credential; deleting a missing one is not an error.
 	DeleteCredential(ctx context.Context, userID string) error
@@ -175,7 +184,10 @@ type Store interface {
 	GetMailbox(ctx context.Context, userID string) (*Mailbox, error)
 	// SaveSync writes upserted messages, deletes removed ones, then writes the
 	// checkpoint mb. Writes are idempotent, so a sync interrupted part-way can
-	// simply run again from the previous checkpoint.
+	// simply run again from the previous checkpoint. When mb.Grant is set,
+	// each write is made only while credentials/{userID} holds that grant,
+	// checked in the same transaction; otherwise SaveSync stops with
+	// ErrGrantGone. An empty userID is ErrInvalidUserID.
 	SaveSync(ctx context.Context, userID string, mb *Mailbox, upserts []*MessageMeta, deletes []string) error
 	// ListMailboxMessages returns up to limit synced messages of userID ordered
 	// by ID, starting after the ID `after`.
@@ -208,6 +220,13 @@ type Store interface {
 	// QuotaUsage returns the day's total; a day without usage is 0, not an
 	// error.
 	QuotaUsage(ctx context.Context, day string) (int64, error)
+
+	// Security: keeping a user's data within their grant.
+
+	// ListMailboxIDs returns up to limit user ids that have a stored mailbox
+	// checkpoint, ordered, starting after `after` ("" = from the start). The
+	// sweep uses it to find mailboxes whose credential is gone.
+	ListMailboxIDs(ctx context.Context, after string, limit int) ([]string, error)
 }
 
 // ErrInvalidDay is returned for a quota usage day that is not a date

@@ -221,7 +221,7 @@ func (s *Store) UpdateCredential(ctx context.Context, userID string, fn store.Up
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := checkID(userID); err != nil {
+	if err := checkUserID(userID); err != nil {
 		return nil, err
 	}
 	unlock, err := s.locks.lock(ctx, CredentialsCollection+"/"+userID)
@@ -382,6 +382,7 @@ type mailboxDoc struct {
 	FullSyncPageToken string    `firestore:"full_sync_page_token"`
 	PendingHistoryID  int64     `firestore:"pending_history_id"`
 	MessageCount      int64     `firestore:"message_count"`
+	Grant             string    `firestore:"grant"`
 }
 
 // messageDoc is the stored form of store.MessageMeta.
@@ -405,6 +406,7 @@ func toMailboxDoc(mb *store.Mailbox) *mailboxDoc {
 		FullSyncPageToken: mb.FullSyncPageToken,
 		PendingHistoryID:  int64(mb.PendingHistoryID),
 		MessageCount:      int64(mb.MessageCount),
+		Grant:             mb.Grant,
 	}
 }
 
@@ -449,6 +451,7 @@ func (s *Store) GetMailbox(ctx context.Context, userID string) (*store.Mailbox, 
 		FullSyncPageToken: d.FullSyncPageToken,
 		PendingHistoryID:  uint64(d.PendingHistoryID),
 		MessageCount:      int(d.MessageCount),
+		Grant:             d.Grant,
 	}, nil
 }
 
@@ -495,7 +498,7 @@ func (s *Store) SaveSync(ctx context.Context, userID string, mb *store.Mailbox, 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := checkID(userID); err != nil {
+	if err := checkUserID(userID); err != nil {
 		return err
 	}
 	deleted := make(map[string]bool, len(deletes))
@@ -530,7 +533,7 @@ func (s *Store) SaveSync(ctx context.Context, userID string, mb *store.Mailbox, 
 	if mb != nil {
 		writes = append(writes, write{s.mailboxRef(userID), toMailboxDoc(mb)})
 	}
-	return s.commit(ctx, "save sync", writes)
+	return s.commitFor(ctx, "save sync", userID, mb, writes)
 }
 
 // ListMailboxMessages implements store.Store. A limit <= 0 means no limit.

@@ -22,6 +22,9 @@ type Store struct {
 	messages  map[string]map[string]*store.MessageMeta
 	sweep     store.SweepState
 	quota     quotaUsage
+	// pruneAt is the number of states at which PutState next drops the
+	// expired ones (see pruneStatesLocked).
+	pruneAt int
 }
 
 var _ store.Store = (*Store)(nil)
@@ -55,6 +58,9 @@ func (s *Store) GetCredential(ctx context.Context, userID string) (*store.Creden
 func (s *Store) UpdateCredential(ctx context.Context, userID string, fn store.UpdateFunc) (*store.Credential, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if userID == "" {
+		return nil, store.ErrInvalidUserID
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -117,6 +123,7 @@ func (s *Store) PutState(ctx context.Context, key string, st *store.AuthState) e
 	c := *st
 	c.Scopes = append([]string(nil), st.Scopes...)
 	s.states[key] = &c
+	s.pruneStatesLocked(st.CreatedAt)
 	return nil
 }
 
@@ -158,8 +165,14 @@ func (s *Store) SaveSync(ctx context.Context, userID string, mb *store.Mailbox, 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if userID == "" {
+		return store.ErrInvalidUserID
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.grantHeldLocked(userID, mb) {
+		return store.ErrGrantGone
+	}
 	msgs := s.messages[userID]
 	if msgs == nil {
 		msgs = map[string]*store.MessageMeta{}

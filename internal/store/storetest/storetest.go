@@ -98,6 +98,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Close", testClose},
 	}
 	tests = append(tests, quotaTests...)
+	tests = append(tests, securityTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
