@@ -41,7 +41,7 @@ func authorize(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.Requ
 		// A signed-in user: an active grant lets consent be skipped. An
 		// invalid session is ignored here; consent is then forced.
 		if c, err := d.Flow.Sessions.Verify(tok); err == nil {
-			req.UserID = c.Subject
+			req.UserID, req.UserEmail, req.Grant = c.Subject, c.Email, c.Grant
 		}
 	}
 	res, err := d.Flow.Begin(ctx, req)
@@ -63,7 +63,7 @@ func disconnect(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.Req
 	if err != nil {
 		return err
 	}
-	if err := d.Flow.Revoke(ctx, claims.Subject); err != nil {
+	if err := d.Flow.Revoke(ctx, claims.Subject, claims.Grant); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

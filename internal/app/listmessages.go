@@ -8,6 +8,7 @@ import (
 	"example.com/gmailoauth/internal/gmail"
 	"example.com/gmailoauth/internal/httpx"
 	"example.com/gmailoauth/internal/mailbox"
+	"example.com/gmailoauth/internal/oauthflow"
 	"example.com/gmailoauth/internal/weburl"
 )
 
@@ -27,6 +28,8 @@ func listMessages(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.R
 	// rate_limited before anything is sent.
 	req, units := mailbox.Plan(req, d.Gmail.UserBurst())
 	var res *mailbox.ListResult
+	// Only the session's grant may be used (oauthflow.WithSessionGrant).
+	ctx = oauthflow.WithSessionGrant(ctx, claims.Grant)
 	err = d.Gmail.DoCost(ctx, claims.Subject, units, func(ctx context.Context, c *gmail.Client) error {
 		res, err = mailbox.List(ctx, c, req)
 		return err
@@ -40,7 +43,7 @@ func listMessages(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.R
 
 // withReauthURL adds a consent URL to errors whose fix is consent:
 // reauthorization_required and insufficient_scope. The browser returns to
-// the page that called (its origin, when allow-listed).
+// the first allowed return URL on the calling page's origin, if any.
 func withReauthURL(ctx context.Context, d *Deps, r *http.Request, loginHint string, err error) error {
 	e := apperr.As(err)
 	if e == nil || e.Code != apperr.ReauthorizationRequired && e.Code != apperr.InsufficientScope {
@@ -49,7 +52,7 @@ func withReauthURL(ctx context.Context, d *Deps, r *http.Request, loginHint stri
 	returnTo := ""
 	if o := r.Header.Get("Origin"); o != "" {
 		if n, err := weburl.NormalizeOrigin(o); err == nil {
-			returnTo = n + "/"
+			returnTo = d.Flow.ReturnURLFor(n)
 		}
 	}
 	out := *e

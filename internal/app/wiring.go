@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -28,6 +29,7 @@ import (
 	"example.com/gmailoauth/internal/store/fsstore"
 	"example.com/gmailoauth/internal/store/memstore"
 	"example.com/gmailoauth/internal/syncer"
+	"example.com/gmailoauth/internal/weburl"
 )
 
 // Deps are an instance's ready dependencies: what Build makes of a
@@ -134,16 +136,26 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Deps, error)
 			Scopes:       cfg.Scopes,
 			Endpoint:     oauth2.Endpoint{AuthURL: cfg.AuthURL, TokenURL: cfg.TokenURL, AuthStyle: oauth2.AuthStyleInParams},
 		},
-		RevokeURL:      cfg.RevokeURL,
-		Issuer:         cfg.Issuer,
-		HTTPClient:     hc,
-		Keys:           d.Keys,
-		ReloadKeys:     d.ReloadKeys,
-		Sessions:       &session.Manager{Keys: d.Keys, TTL: cfg.SessionTTL, Now: opts.Now},
-		AllowedOrigins: cfg.AllowedReturnOrigins,
-		Now:            opts.Now,
-		Log:            opts.Logger,
-		InstanceID:     instanceID(),
+		RevokeURL:  cfg.RevokeURL,
+		Issuer:     cfg.Issuer,
+		HTTPClient: hc,
+		Keys:       d.Keys,
+		ReloadKeys: d.ReloadKeys,
+		Sessions:   &session.Manager{Keys: d.Keys, TTL: cfg.SessionTTL, Now: opts.Now},
+		ReturnURLs: cfg.AllowedReturnURLs,
+		Now:        opts.Now,
+		Log:        opts.Logger,
+		InstanceID: instanceID(),
+	}
+	if len(cfg.AllowedReturnURLs) == 0 && slices.ContainsFunc(cfg.AllowedReturnOrigins, func(o string) bool {
+		u, err := url.Parse(o)
+		return err == nil && !weburl.IsLoopback(u.Hostname())
+	}) {
+		// A deployment with frontends but no return pages: say why every
+		// return_to will be refused.
+		const msg = "ALLOWED_RETURN_URLS is empty: every return_to is refused (an allowed origin alone is not enough); list your frontend's return page(s)"
+		opts.Logger.Warn(msg)
+		d.Warnings = append(d.Warnings, msg)
 	}
 	d.Budget = &gmail.Budget{PerDay: cfg.GmailQuotaProjectPerDay, Counter: st, Now: opts.Now, Log: opts.Logger}
 	quota := &gmail.Transport{

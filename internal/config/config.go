@@ -40,14 +40,25 @@ type Config struct {
 	// ClientSecretIsFile is set (OAUTH_CLIENT_SECRET / OAUTH_CLIENT_SECRET_FILE).
 	ClientSecretRef    string
 	ClientSecretIsFile bool
+	// ClientID is the OAuth client id (OAUTH_CLIENT_ID). Set without a
+	// client secret, the instance never reads the client JSON: that is
+	// enough for Authorize (consent URLs, sessions, revocation), which so
+	// needs no access to the client secret. With both set, they must agree.
+	ClientID string
 	// KeysRef is the app keyset's Secret Manager version name, or a file path
 	// when KeysIsFile is set (APP_KEYS_SECRET / APP_KEYS_FILE).
 	KeysRef    string
 	KeysIsFile bool
 
-	RedirectURL          string   // OAUTH_REDIRECT_URL
-	AllowedReturnOrigins []string // ALLOWED_RETURN_ORIGINS, normalised scheme://host[:port]
-	Scopes               []string // OAUTH_SCOPES (space or comma separated)
+	RedirectURL string // OAUTH_REDIRECT_URL
+	// AllowedReturnOrigins is the CORS allow-list (ALLOWED_RETURN_ORIGINS),
+	// normalised scheme://host[:port].
+	AllowedReturnOrigins []string
+	// AllowedReturnURLs are where return_to may point (ALLOWED_RETURN_URLS):
+	// exact URLs, or path prefixes written with a trailing "/*". Empty
+	// refuses every return_to.
+	AllowedReturnURLs []weburl.ReturnURL
+	Scopes            []string // OAUTH_SCOPES (space or comma separated)
 
 	SchedulerServiceAccount string // SCHEDULER_SERVICE_ACCOUNT
 	SchedulerAudience       string // SCHEDULER_AUDIENCE
@@ -108,7 +119,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	e := &env{getenv: getenv}
 	c := &Config{Project: e.get("GOOGLE_CLOUD_PROJECT")}
 	for _, load := range []func(*env, *Config){
-		loadSecrets, loadOAuth, loadScheduler, loadSync, loadQuota, loadTimeouts, loadStore, loadEndpoints,
+		loadSecrets, loadOAuth, loadReturnURLs, loadScheduler, loadSync, loadQuota, loadTimeouts, loadStore, loadEndpoints,
 	} {
 		load(e, c)
 	}
@@ -119,9 +130,14 @@ func Load(getenv func(string) string) (*Config, error) {
 }
 
 // loadSecrets reads where the two secrets are: Secret Manager or a file.
+// The client JSON may be left out when OAUTH_CLIENT_ID names the client.
 func loadSecrets(e *env, c *Config) {
-	c.ClientSecretRef, c.ClientSecretIsFile = pickSecret(e, "OAUTH_CLIENT_SECRET", "OAUTH_CLIENT_SECRET_FILE")
-	c.KeysRef, c.KeysIsFile = pickSecret(e, "APP_KEYS_SECRET", "APP_KEYS_FILE")
+	c.ClientID = e.get("OAUTH_CLIENT_ID")
+	if c.ClientID != "" && (len(c.ClientID) > 256 || strings.ContainsFunc(c.ClientID, func(r rune) bool { return r <= ' ' || r == ',' || r > '~' })) {
+		e.bad("OAUTH_CLIENT_ID must be an OAuth client id (visible ASCII, no commas, at most 256 characters)")
+	}
+	c.ClientSecretRef, c.ClientSecretIsFile = pickSecret(e, "OAUTH_CLIENT_SECRET", "OAUTH_CLIENT_SECRET_FILE", c.ClientID == "")
+	c.KeysRef, c.KeysIsFile = pickSecret(e, "APP_KEYS_SECRET", "APP_KEYS_FILE", true)
 	needsProject := func(ref string, isFile bool) bool {
 		return !isFile && ref != "" && !strings.HasPrefix(ref, "projects/")
 	}
@@ -130,7 +146,7 @@ func loadSecrets(e *env, c *Config) {
 	}
 }
 
-// loadOAuth reads the callback URL, the return origins and the scopes.
+// loadOAuth reads the callback URL, the CORS origins and the scopes.
 func loadOAuth(e *env, c *Config) {
 	c.RedirectURL = e.get("OAUTH_REDIRECT_URL")
 	if c.RedirectURL == "" {
@@ -173,6 +189,19 @@ func returnOrigins(e *env) []string {
 // can show the real error instead of a network failure.
 func ReturnOrigins(getenv func(string) string) []string {
 	return returnOrigins(&env{getenv: getenv})
+}
+
+// loadReturnURLs reads where the callback may send the browser with a
+// session: exact URLs or "/*" path prefixes, never a bare origin.
+func loadReturnURLs(e *env, c *Config) {
+	for _, raw := range splitList(e.get("ALLOWED_RETURN_URLS")) {
+		r, err := weburl.ParseReturnURL(raw)
+		if err != nil {
+			e.bad("ALLOWED_RETURN_URLS: %v", err)
+			continue
+		}
+		c.AllowedReturnURLs = append(c.AllowedReturnURLs, r)
+	}
 }
 
 // loadScheduler reads who may run a sweep.
@@ -310,8 +339,9 @@ func short(d time.Duration) string {
 	return s
 }
 
-// pickSecret takes exactly one of a Secret Manager reference and a file.
-func pickSecret(e *env, smKey, fileKey string) (string, bool) {
+// pickSecret takes exactly one of a Secret Manager reference and a file,
+// or neither when the secret is not required.
+func pickSecret(e *env, smKey, fileKey string, required bool) (string, bool) {
 	sm, file := e.get(smKey), e.get(fileKey)
 	switch {
 	case sm != "" && file != "":
@@ -323,7 +353,7 @@ func pickSecret(e *env, smKey, fileKey string) (string, bool) {
 			e.bad("%s must be a Secret Manager version name projects/P/secrets/S/versions/V, got %q", smKey, sm)
 		}
 		return sm, false
-	default:
+	case required:
 		e.bad("%s (or %s for a local file) is required", smKey, fileKey)
 	}
 	return "", false

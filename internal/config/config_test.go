@@ -10,6 +10,7 @@ import (
 
 	"example.com/gmailoauth/internal/config"
 	"example.com/gmailoauth/internal/gmail"
+	"example.com/gmailoauth/internal/weburl"
 )
 
 // env returns a getenv func backed by m; unset keys read as "".
@@ -83,6 +84,8 @@ func TestLoadEveryVariable(t *testing.T) {
 		"APP_KEYS_SECRET":             "projects/proj-1/secrets/keys/versions/latest",
 		"OAUTH_REDIRECT_URL":          "https://europe-west1-proj-1.cloudfunctions.net/OAuthCallback",
 		"ALLOWED_RETURN_ORIGINS":      "https://App.Example.com:443/, http://localhost:3000 ,https://[::1]:8443",
+		"ALLOWED_RETURN_URLS":         "https://App.Example.com:443/oauth/done?tab=1, http://localhost:3000/app/*",
+		"OAUTH_CLIENT_ID":             "123-abc.apps.googleusercontent.com",
 		"OAUTH_SCOPES":                "openid email https://www.googleapis.com/auth/gmail.readonly",
 		"SCHEDULER_SERVICE_ACCOUNT":   "sched@proj-1.iam.gserviceaccount.com",
 		"SCHEDULER_AUDIENCE":          "https://europe-west1-proj-1.cloudfunctions.net/ListMessages",
@@ -108,11 +111,16 @@ func TestLoadEveryVariable(t *testing.T) {
 		t.Fatalf("Load: %v", err)
 	}
 	want := &config.Config{
-		Project:                 "proj-1",
-		ClientSecretRef:         "projects/proj-1/secrets/client/versions/3",
-		KeysRef:                 "projects/proj-1/secrets/keys/versions/latest",
-		RedirectURL:             "https://europe-west1-proj-1.cloudfunctions.net/OAuthCallback",
-		AllowedReturnOrigins:    []string{"https://app.example.com", "http://localhost:3000", "https://[::1]:8443"},
+		Project:              "proj-1",
+		ClientSecretRef:      "projects/proj-1/secrets/client/versions/3",
+		KeysRef:              "projects/proj-1/secrets/keys/versions/latest",
+		RedirectURL:          "https://europe-west1-proj-1.cloudfunctions.net/OAuthCallback",
+		AllowedReturnOrigins: []string{"https://app.example.com", "http://localhost:3000", "https://[::1]:8443"},
+		AllowedReturnURLs: []weburl.ReturnURL{
+			{Origin: "https://app.example.com", Path: "/oauth/done", Query: "?tab=1"},
+			{Origin: "http://localhost:3000", Path: "/app/", Prefix: true},
+		},
+		ClientID:                "123-abc.apps.googleusercontent.com",
 		Scopes:                  []string{"openid", "email", gmail.ScopeReadonly},
 		SchedulerServiceAccount: "sched@proj-1.iam.gserviceaccount.com",
 		SchedulerAudience:       "https://europe-west1-proj-1.cloudfunctions.net/ListMessages",
@@ -185,6 +193,8 @@ func TestLoadBadEnvListsEveryProblem(t *testing.T) {
 		"APP_KEYS_FILE":               "/keys.json",
 		"OAUTH_REDIRECT_URL":          "http://fn.example.com/callback",
 		"ALLOWED_RETURN_ORIGINS":      "https://app.example.com/path,ftp://x.example.com,http://app.example.com",
+		"ALLOWED_RETURN_URLS":         "http://app.example.com/done,https://app.example.com/done#,https://u:p@app.example.com/,https://app.example.com/app*,https://app.example.com/a/../b",
+		"OAUTH_CLIENT_ID":             "two ids",
 		"OAUTH_SCOPES":                "email",
 		"SCHEDULER_SERVICE_ACCOUNT":   "not-an-email",
 		"SYNC_CONCURRENCY":            "0",
@@ -206,6 +216,7 @@ func TestLoadBadEnvListsEveryProblem(t *testing.T) {
 	_, err := config.Load(env(m))
 	got := problems(t, err)
 	want := []string{
+		"OAUTH_CLIENT_ID must be an OAuth client id (visible ASCII, no commas, at most 256 characters)",
 		`OAUTH_CLIENT_SECRET must be a Secret Manager version name projects/P/secrets/S/versions/V, got "client-secret-name"`,
 		"set APP_KEYS_SECRET or APP_KEYS_FILE, not both",
 		"GOOGLE_CLOUD_PROJECT is required to read secrets from Secret Manager",
@@ -214,6 +225,11 @@ func TestLoadBadEnvListsEveryProblem(t *testing.T) {
 		`ALLOWED_RETURN_ORIGINS: origin "ftp://x.example.com" must be scheme://host[:port]`,
 		`ALLOWED_RETURN_ORIGINS: origin "http://app.example.com" must use https (http only for localhost)`,
 		"OAUTH_SCOPES must include openid (the callback identifies users by the ID token)",
+		`ALLOWED_RETURN_URLS: return URL "http://app.example.com/done" must use https (http only for localhost)`,
+		`ALLOWED_RETURN_URLS: return URL "https://app.example.com/done#" must not contain spaces, backslashes, control characters or a fragment (#)`,
+		`ALLOWED_RETURN_URLS: return URL "https://u:p@app.example.com/" must not carry credentials`,
+		`ALLOWED_RETURN_URLS: return URL "https://app.example.com/app*": a prefix ends in /* and has no query`,
+		`ALLOWED_RETURN_URLS: return URL "https://app.example.com/a/../b" must not contain . or .. segments in its path`,
 		"SCHEDULER_SERVICE_ACCOUNT and SCHEDULER_AUDIENCE are set together or not at all",
 		`SCHEDULER_SERVICE_ACCOUNT must be a service account email, got "not-an-email"`,
 		`SYNC_CONCURRENCY must be a whole number from 1 to 256, got "0"`,
@@ -269,6 +285,12 @@ func TestLoadSingleProblems(t *testing.T) {
 		{"http loopback origins", map[string]string{"ALLOWED_RETURN_ORIGINS": "http://localhost:3000,http://127.0.0.1:5173,http://[::1]"}, nil},
 		{"origin with query", map[string]string{"ALLOWED_RETURN_ORIGINS": "https://app.example.com?x=1"},
 			[]string{`ALLOWED_RETURN_ORIGINS: origin "https://app.example.com?x=1" must be scheme://host[:port]`}},
+		{"return URLs on loopback over http", map[string]string{"ALLOWED_RETURN_URLS": "http://localhost:3000/,http://127.0.0.1:5173/app/*"}, nil},
+		{"return URL prefix with a query", map[string]string{"ALLOWED_RETURN_URLS": "https://app.example.com/app/?x=1*"},
+			[]string{`ALLOWED_RETURN_URLS: return URL "https://app.example.com/app/?x=1*": a prefix ends in /* and has no query`}},
+		{"client id without the client JSON", map[string]string{"OAUTH_CLIENT_SECRET_FILE": "", "OAUTH_CLIENT_ID": "123.apps.googleusercontent.com"}, nil},
+		{"neither client id nor client JSON", map[string]string{"OAUTH_CLIENT_SECRET_FILE": ""},
+			[]string{"OAUTH_CLIENT_SECRET (or OAUTH_CLIENT_SECRET_FILE for a local file) is required"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

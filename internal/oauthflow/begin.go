@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/oauth2"
 
@@ -33,8 +32,11 @@ type BeginRequest struct {
 	ReturnTo string
 	// ClientState is the frontend's own state, echoed back untouched.
 	ClientState string
-	// UserID is the signed-in user, when the request carried a valid session.
-	UserID string
+	// UserID, UserEmail and Grant are the signed-in user's, when the
+	// request carried a valid session: only then may consent be skipped.
+	UserID    string
+	UserEmail string
+	Grant     string
 	// ForceConsent sends the user through the consent screen even when an
 	// active grant is stored.
 	ForceConsent bool
@@ -49,7 +51,6 @@ type BeginResult struct {
 var (
 	loginHintRE   = regexp.MustCompile(`^[A-Za-z0-9.!#$%&'*+/=?^_{|}~@-]+$`)
 	clientStateRE = regexp.MustCompile(`^[\x21-\x7e]+$`)
-	subHintRE     = regexp.MustCompile(`^[0-9]{1,255}$`)
 )
 
 // ValidateBegin checks the browser-supplied fields of req, listing every
@@ -73,35 +74,36 @@ func (f *Flow) ValidateBegin(req BeginRequest) error {
 	return nil
 }
 
-// CheckReturnTo accepts only absolute http(s) URLs whose exact origin
-// (scheme, host, port) is allow-listed, without credentials or fragments.
+// CheckReturnTo accepts only a return_to the allow-list names: an exact
+// return URL, or a URL under a listed path prefix (weburl.MatchReturnURL),
+// at most MaxReturnTo bytes.
 func (f *Flow) CheckReturnTo(raw string) error {
-	bad := apperr.New(apperr.InvalidReturnTo, "return_to must be an absolute URL on an allowed origin")
-	if len(raw) > MaxReturnTo || !utf8.ValidString(raw) || strings.ContainsAny(raw, "\\\x00\r\n\t ") {
-		return bad
+	if len(raw) <= MaxReturnTo && weburl.MatchReturnURL(f.ReturnURLs, raw) {
+		return nil
 	}
+	const msg = "return_to must be one of the allowed return URLs (ALLOWED_RETURN_URLS)"
 	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() || u.Opaque != "" || u.User != nil || u.Fragment != "" || u.Host == "" {
-		return bad
-	}
-	if u.Scheme != "https" && u.Scheme != "http" {
-		return bad
-	}
-	for i := 0; i < len(u.Host); i++ {
-		if u.Host[i] >= utf8.RuneSelf {
-			return bad // non-ASCII hosts fold (K/\u212a) and IDNA-map unlike the allow list
-		}
-	}
-	origin := weburl.Origin(u)
-	for _, a := range f.AllowedOrigins {
-		if origin == a {
-			return nil
-		}
+	if err != nil || len(raw) > MaxReturnTo || u.Host == "" || u.User != nil || (u.Scheme != "https" && u.Scheme != "http") ||
+		strings.ContainsFunc(u.Host, func(r rune) bool { return r < '!' || r > '~' }) {
+		return apperr.New(apperr.InvalidReturnTo, msg)
 	}
 	// Only the origin is repeated (in the message and, as the cause, in the
 	// logs): the rest of the URL may carry the frontend's own data.
-	return apperr.Wrap(apperr.InvalidReturnTo, "return_to must be on an allowed origin; "+origin+" is not one",
-		fmt.Errorf("return_to origin %q is not in ALLOWED_RETURN_ORIGINS", origin))
+	origin := weburl.Origin(u)
+	return apperr.Wrap(apperr.InvalidReturnTo, msg+"; this one, on "+origin+", is not",
+		fmt.Errorf("return_to on origin %q is not in ALLOWED_RETURN_URLS", origin))
+}
+
+// ReturnURLFor returns the first allowed return URL on origin (an exact
+// URL, or a prefix itself), or "" when none is. Answers that offer a
+// consent URL send the browser back there.
+func (f *Flow) ReturnURLFor(origin string) string {
+	for _, r := range f.ReturnURLs {
+		if r.Origin == origin {
+			return r.URL()
+		}
+	}
+	return ""
 }
 
 // Begin stores a fresh single-use state with a PKCE verifier and nonce, and
@@ -132,8 +134,12 @@ func (f *Flow) Begin(ctx context.Context, req BeginRequest) (*BeginResult, error
 		oauth2.SetAuthURLParam("include_granted_scopes", "true"),
 		oauth2.SetAuthURLParam("nonce", st.Nonce),
 	}
-	if req.LoginHint != "" {
-		opts = append(opts, oauth2.SetAuthURLParam("login_hint", req.LoginHint))
+	hint := req.LoginHint
+	if hint == "" && !force {
+		hint = req.UserID // the session's user, so the provider picks that account
+	}
+	if hint != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("login_hint", hint))
 	}
 	if force {
 		opts = append(opts, oauth2.SetAuthURLParam("prompt", "consent"))
@@ -141,23 +147,25 @@ func (f *Flow) Begin(ctx context.Context, req BeginRequest) (*BeginResult, error
 	return &BeginResult{URL: f.OAuth.AuthCodeURL(state, opts...), ExpiresAt: st.ExpiresAt}, nil
 }
 
-// hasActiveGrant reports whether the user named by the session, or by a
-// login_hint that is a user id, has an active grant covering the scopes.
-// Only then may consent be skipped: Google returns a refresh token only when
-// the user consents.
+// hasActiveGrant reports whether consent may be skipped: the request
+// carries a valid session, any login_hint names that same user (their id
+// or email), and the session's grant is the stored one, active and
+// covering the scopes. Google returns a refresh token only when the user
+// consents, so a returning user keeps the stored one. A login_hint alone
+// never skips consent: anyone could start a silent flow for someone else,
+// and the answer would tell whether that account is connected.
 func (f *Flow) hasActiveGrant(ctx context.Context, req BeginRequest) bool {
-	id := req.UserID
-	if id == "" && subHintRE.MatchString(req.LoginHint) {
-		id = req.LoginHint
-	}
-	if id == "" {
+	if req.UserID == "" {
 		return false
 	}
-	c, err := f.Store.GetCredential(ctx, id)
+	if req.LoginHint != "" && req.LoginHint != req.UserID && (req.UserEmail == "" || !strings.EqualFold(req.LoginHint, req.UserEmail)) {
+		return false
+	}
+	c, err := f.Store.GetCredential(ctx, req.UserID)
 	if err != nil {
 		return false
 	}
-	return c.Status == store.StatusActive && !c.RefreshToken.IsZero() && coversScopes(c.Scopes, f.OAuth.Scopes)
+	return c.Grant == req.Grant && c.Status == store.StatusActive && !c.RefreshToken.IsZero() && coversScopes(c.Scopes, f.OAuth.Scopes)
 }
 
 // ReauthURL returns a consent URL that forces consent for the user, for

@@ -12,15 +12,27 @@ import (
 	"example.com/gmailoauth/internal/apperr"
 	"example.com/gmailoauth/internal/httpx"
 	"example.com/gmailoauth/internal/oauthflow"
+	"example.com/gmailoauth/internal/weburl"
 )
 
-// allowed are the allow-listed origins of these tests, normalised as
-// config.Load stores them.
+// allowed are the origins of these tests' return URL prefixes, normalised
+// as weburl.Origin does.
 var allowed = []string{"https://app.example.com", "http://localhost:3000", "https://[::1]:8443"}
 
-// newFlow returns a Flow that only knows its allowed origins: enough for
-// input validation, which makes no network or store call.
-func newFlow() *oauthflow.Flow { return &oauthflow.Flow{AllowedOrigins: allowed} }
+// newFlow returns a Flow that only knows its return URLs (every path of the
+// allowed origins, as "/*" prefixes): enough for input validation, which
+// makes no network or store call.
+func newFlow() *oauthflow.Flow {
+	var rules []weburl.ReturnURL
+	for _, o := range allowed {
+		r, err := weburl.ParseReturnURL(o + "/*")
+		if err != nil {
+			panic(err)
+		}
+		rules = append(rules, r)
+	}
+	return &oauthflow.Flow{ReturnURLs: rules}
+}
 
 // wantHTTPError fails the test unless err carries code, answered with
 // status.
@@ -81,6 +93,10 @@ func TestCheckReturnTo(t *testing.T) {
 		{"nul", "https://app.example.com/\x00", false},
 		{"control char", "https://app.example.com/\x01", false},
 		{"fragment", "https://app.example.com/#session=x", false},
+		{"bare fragment (item 9)", "https://app.example.com/done#", false},
+		{"dot segments", "https://app.example.com/a/../b", false},
+		{"encoded dot segments", "https://app.example.com/a/%2E%2e/b", false},
+		{"encoded slash", "https://app.example.com/a%2fb", false},
 		{"trailing dot host", "https://app.example.com./", false},
 		{"encoded at in host", "https://app.example.com%40evil.com/", false},
 		{"non-ascii host", "https://app.example.\u212Aom/", false},
@@ -116,7 +132,8 @@ func TestCheckReturnToAtLimit(t *testing.T) {
 // TestCheckReturnToUnicodeFolding checks that a host which strings.ToLower
 // folds onto an allowed ASCII host (KELVIN SIGN -> k) is refused.
 func TestCheckReturnToUnicodeFolding(t *testing.T) {
-	f := &oauthflow.Flow{AllowedOrigins: []string{"https://kite.example"}}
+	kite, _ := weburl.ParseReturnURL("https://kite.example/*")
+	f := &oauthflow.Flow{ReturnURLs: []weburl.ReturnURL{kite}}
 	if err := f.CheckReturnTo("https://kite.example/"); err != nil {
 		t.Fatalf("CheckReturnTo(ascii): got %v, want accepted", err)
 	}

@@ -19,7 +19,7 @@ func benchmarkHotPath(b *testing.B, st store.Store) {
 	e := newEnv(b)
 	f := e.instance(b, st).Flow
 	userID := e.connect(b, f, "bench@example.com")
-	sess, _, err := f.Sessions.Issue(userID, "bench@example.com")
+	sess, _, err := f.Sessions.Issue(userID, "bench@example.com", "")
 	if err != nil {
 		b.Fatal(err)
 	}

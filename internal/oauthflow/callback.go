@@ -77,7 +77,8 @@ func (f *Flow) Callback(ctx context.Context, req CallbackRequest) (*CallbackResu
 			Message:          "Gmail read access was not granted; tick the Gmail box on the consent screen",
 			AuthorizationURL: f.ReauthURL(ctx, firstNonEmpty(id.email, id.userID), st.ReturnTo)}
 	}
-	if err := f.storeGrant(ctx, id, tok, granted); err != nil {
+	grant, err := f.storeGrant(ctx, id, tok, granted)
+	if err != nil {
 		if errors.Is(err, errNoRefreshToken) {
 			return back, &apperr.Error{Code: apperr.NoRefreshToken,
 				Message:          "Google returned no refresh token and none is stored; consent again to grant offline access",
@@ -85,7 +86,7 @@ func (f *Flow) Callback(ctx context.Context, req CallbackRequest) (*CallbackResu
 		}
 		return back, err
 	}
-	sess, exp, err := f.Sessions.Issue(id.userID, id.email)
+	sess, exp, err := f.Sessions.Issue(id.userID, id.email, grant)
 	if err != nil {
 		return back, err
 	}
@@ -244,21 +245,24 @@ func checkTokenType(tok *oauth2.Token) *apperr.Error {
 		fmt.Errorf("token_type %s", tt))
 }
 
-// storeGrant seals the tokens and stores the grant in one transaction. A
-// response without a refresh token keeps the stored one (a repeat consent);
-// with none stored either it is errNoRefreshToken.
-func (f *Flow) storeGrant(ctx context.Context, id identity, tok *oauth2.Token, granted []string) error {
+// storeGrant seals the tokens and stores the grant in one transaction, and
+// returns the grant's id. A response without a refresh token keeps the
+// stored one (a repeat consent); with none stored either it is
+// errNoRefreshToken. A new connection, or one after the grant was revoked,
+// gets a new grant id, which ends the sessions of the one before.
+func (f *Flow) storeGrant(ctx context.Context, id identity, tok *oauth2.Token, granted []string) (string, error) {
 	newRefresh, err := f.sealFor(id.userID, FieldRefreshToken, tok.RefreshToken)
 	if err != nil {
-		return err
+		return "", err
 	}
 	access, err := f.sealFor(id.userID, FieldAccessToken, tok.AccessToken)
 	if err != nil {
-		return err
+		return "", err
 	}
 	now := f.Now()
-	_, err = f.Store.UpdateCredential(ctx, id.userID, func(cur *store.Credential) (*store.Credential, error) {
+	stored, err := f.Store.UpdateCredential(ctx, id.userID, func(cur *store.Credential) (*store.Credential, error) {
 		c := cur
+		newGrant := c == nil || c.Status != store.StatusActive || c.Grant == ""
 		switch {
 		case !newRefresh.IsZero():
 			if c == nil {
@@ -279,9 +283,15 @@ func (f *Flow) storeGrant(ctx context.Context, id identity, tok *oauth2.Token, g
 		c.RefreshLeaseOwner, c.RefreshLeaseUntil = "", time.Time{}
 		c.UpdatedAt = now
 		c.LastRefreshAt = now
+		if newGrant {
+			c.Grant = newGrantID()
+		}
 		return c, nil
 	})
-	return err
+	if err != nil {
+		return "", err
+	}
+	return stored.Grant, nil
 }
 
 // grantedScopes returns the scopes the token response says were granted

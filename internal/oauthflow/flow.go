@@ -29,6 +29,7 @@ import (
 	"example.com/gmailoauth/internal/keyset"
 	"example.com/gmailoauth/internal/session"
 	"example.com/gmailoauth/internal/store"
+	"example.com/gmailoauth/internal/weburl"
 )
 
 // Field names bound into each ciphertext's associated data.
@@ -70,10 +71,10 @@ type Flow struct {
 	// made by another instance).
 	ReloadKeys func(ctx context.Context) error
 	Sessions   *session.Manager
-	// AllowedOrigins are the normalised origins return_to may point at.
-	AllowedOrigins []string
-	Now            func() time.Time
-	Log            *slog.Logger
+	// ReturnURLs are where return_to may point (ALLOWED_RETURN_URLS).
+	ReturnURLs []weburl.ReturnURL
+	Now        func() time.Time
+	Log        *slog.Logger
 	// InstanceID names this instance in refresh leases.
 	InstanceID string
 

@@ -15,17 +15,22 @@ import (
 )
 
 // Revoke revokes userID's grant at the provider's revocation endpoint, then
-// deletes the stored credential and synced mailbox. It is idempotent: a user
-// with nothing stored, or whose token the provider no longer knows, is fine.
+// deletes the stored credential and synced mailbox, for the holder of a
+// session of grant (another stored grant is invalid_session: an old session
+// cannot disconnect a newer connection). It is idempotent: a user with
+// nothing stored, or whose token the provider no longer knows, is fine.
 // When the provider cannot be reached the credential is kept, so the call
 // can be retried.
-func (f *Flow) Revoke(ctx context.Context, userID string) error {
+func (f *Flow) Revoke(ctx context.Context, userID, grant string) error {
 	c, err := f.Store.GetCredential(ctx, userID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return f.Store.DeleteMailbox(ctx, userID)
 	case err != nil:
 		return err
+	}
+	if c.Grant != grant {
+		return errStaleSession()
 	}
 	if c.Status == store.StatusActive && !c.RefreshToken.IsZero() {
 		rt, err := f.open(ctx, userID, FieldRefreshToken, c.RefreshToken)

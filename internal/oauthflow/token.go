@@ -21,13 +21,48 @@ import (
 // the others wait and re-read its result). Errors are *apperr.Error values:
 // reauthorization_required means the user must consent again; one for
 // which apperr.Temporary holds is worth a retry.
+//
+// When ctx carries a session's grant (WithSessionGrant) and the user's
+// stored grant is another one (they disconnected, and perhaps connected
+// again, since the session was issued), it is invalid_session.
 func (f *Flow) AccessToken(ctx context.Context, userID string) (string, error) {
+	grant, ok := ctx.Value(sessionGrantKey{}).(string)
+	if !ok {
+		return f.accessToken(ctx, userID, nil)
+	}
+	return f.accessToken(ctx, userID, &grant)
+}
+
+// sessionGrantKey carries a session's grant in a context.
+type sessionGrantKey struct{}
+
+// WithSessionGrant returns ctx carrying the grant of the session a request
+// came with: AccessToken, reached through gmail.Service, then serves only
+// that grant, so a session issued before a disconnect is dead even once the
+// user connects again.
+func WithSessionGrant(ctx context.Context, grant string) context.Context {
+	return context.WithValue(ctx, sessionGrantKey{}, grant)
+}
+
+// errStaleSession is the error of a session whose grant is no longer the
+// stored one.
+func errStaleSession() *apperr.Error {
+	return apperr.New(apperr.InvalidSession, "the session belongs to an earlier connection of this account; connect again")
+}
+
+// newGrantID returns a fresh grant id (128 random bits).
+func newGrantID() string { return randomToken(16) }
+
+func (f *Flow) accessToken(ctx context.Context, userID string, grant *string) (string, error) {
 	c, err := f.Store.GetCredential(ctx, userID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return "", errNoGrant()
 		}
 		return "", err
+	}
+	if grant != nil && c.Grant != *grant {
+		return "", errStaleSession()
 	}
 	if c.Status != store.StatusActive {
 		return "", errRevoked(c)
@@ -153,6 +188,11 @@ func (f *Flow) refreshAsOwner(ctx context.Context, c *store.Credential, owner st
 		cur.AccessTokenExpiry = f.expiryOf(tok)
 		if !newRefresh.IsZero() {
 			cur.RefreshToken = newRefresh
+		}
+		if cur.Grant == "" {
+			// Stored before grants had ids: give it one, so the sync's
+			// writes are held to it from now on.
+			cur.Grant = newGrantID()
 		}
 		cur.LastRefreshAt = now
 		cur.UpdatedAt = now

@@ -28,6 +28,11 @@ func (e *ErrInvalid) Error() string { return "session invalid: " + e.Reason }
 // Claims are what a session asserts.
 type Claims struct {
 	Email string `json:"email,omitempty"`
+	// Grant is the stored grant the session was issued for
+	// (store.Credential.Grant): once that grant is gone (a disconnect,
+	// a revocation), the session is dead, even after the user connects
+	// again.
+	Grant string `json:"gid,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -39,13 +44,14 @@ type Manager struct {
 	Now  func() time.Time
 }
 
-// Issue returns a session for userID and its expiry.
-func (m *Manager) Issue(userID, email string) (string, time.Time, error) {
+// Issue returns a session for userID's grant and its expiry.
+func (m *Manager) Issue(userID, email, grant string) (string, time.Time, error) {
 	now := m.Now()
 	exp := now.Add(m.TTL).Truncate(time.Second)
 	kid, key := m.Keys().PrimarySessionKey()
 	t := jwt.NewWithClaims(jwt.SigningMethodHS256, Claims{
 		Email: email,
+		Grant: grant,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    issuer,
 			Subject:   userID,

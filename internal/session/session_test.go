@@ -107,7 +107,7 @@ func with(m map[string]any, kv map[string]any) map[string]any {
 
 func TestIssueVerifyRoundTrip(t *testing.T) {
 	m, _ := newManager(t)
-	tok, exp, err := m.Issue("user-1", "u@example.com")
+	tok, exp, err := m.Issue("user-1", "u@example.com", "g1")
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
 	}
@@ -118,9 +118,9 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
-	got := map[string]any{"sub": c.Subject, "email": c.Email, "iss": c.Issuer, "aud": []string(c.Audience),
+	got := map[string]any{"sub": c.Subject, "email": c.Email, "gid": c.Grant, "iss": c.Issuer, "aud": []string(c.Audience),
 		"iat": c.IssuedAt.Unix(), "exp": c.ExpiresAt.Unix()}
-	want := map[string]any{"sub": "user-1", "email": "u@example.com", "iss": "gmailoauth", "aud": []string{"gmailoauth-session"},
+	want := map[string]any{"sub": "user-1", "email": "u@example.com", "gid": "g1", "iss": "gmailoauth", "aud": []string{"gmailoauth-session"},
 		"iat": t0.Unix(), "exp": t0.Add(time.Hour).Unix()}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("claims mismatch (-want +got):\n%s", diff)
@@ -135,7 +135,7 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 
 func TestVerifyExpiryWithClock(t *testing.T) {
 	m, c := newManager(t)
-	tok, _, err := m.Issue("user-1", "")
+	tok, _, err := m.Issue("user-1", "", "g1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestVerifyExpiryWithClock(t *testing.T) {
 
 func TestVerifyRejectsAttacks(t *testing.T) {
 	m, _ := newManager(t)
-	good, _, err := m.Issue("user-1", "u@example.com")
+	good, _, err := m.Issue("user-1", "u@example.com", "g1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,12 +254,12 @@ func TestVerifyAfterRotation(t *testing.T) {
 	current := before
 	c := &clock{now: t0}
 	m := &session.Manager{Keys: func() *keyset.Keyset { return current }, TTL: time.Hour, Now: c.Now}
-	old, _, err := m.Issue("u", "")
+	old, _, err := m.Issue("u", "", "g1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	current = after
-	fresh, _, err := m.Issue("u", "")
+	fresh, _, err := m.Issue("u", "", "g1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +292,7 @@ func nonCanonical(tok string) string {
 func issuedSet(t testing.TB, m *session.Manager) map[string]bool {
 	set := map[string]bool{}
 	for _, u := range []string{"user-1", "1234567890", "x"} {
-		tok, _, err := m.Issue(u, u+"@example.com")
+		tok, _, err := m.Issue(u, u+"@example.com", "g1")
 		if err != nil {
 			t.Fatal(err)
 		}

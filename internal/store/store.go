@@ -221,7 +221,7 @@ type Store interface {
 	// error.
 	QuotaUsage(ctx context.Context, day string) (int64, error)
 
-	// Security: keeping a user's data within their grant.
+	// --- Security: keeping a user's data within their grant ---
 
 	// ListMailboxIDs returns up to limit user ids that have a stored mailbox
 	// checkpoint, ordered, starting after `after` ("" = from the start). The

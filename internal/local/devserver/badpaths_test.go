@@ -65,7 +65,7 @@ func wantError(t *testing.T, r *devtest.Response, status int, code string) {
 
 func TestCallbackBadPaths(t *testing.T) {
 	st := memstore.New()
-	s := devtest.Start(t, devtest.Options{Store: st})
+	s := devtest.Start(t, devtest.Options{Store: st, ReturnPaths: []string{"/app"}})
 	ctx := context.Background()
 
 	t.Run("unknown state", func(t *testing.T) {
@@ -171,7 +171,8 @@ func TestCallbackBadPaths(t *testing.T) {
 }
 
 func TestAuthorizeReturnTo(t *testing.T) {
-	s := devtest.Start(t, devtest.Options{Env: map[string]string{"ALLOWED_RETURN_ORIGINS": "https://app.example.com"}})
+	s := devtest.Start(t, devtest.Options{ReturnPaths: []string{"/app"},
+		Env: map[string]string{"ALLOWED_RETURN_ORIGINS": "https://app.example.com", "ALLOWED_RETURN_URLS": "https://app.example.com/*"}})
 	for _, tc := range []struct {
 		name, returnTo string
 		ok             bool

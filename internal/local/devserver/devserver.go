@@ -41,8 +41,9 @@ type Options struct {
 	BaseURL string
 	// DemoBaseURL is the public URL of the demo frontend (package demo), a
 	// second origin such as http://localhost:8081, so that the page calls
-	// the functions cross-origin as a deployed frontend would. It is added
-	// to ALLOWED_RETURN_ORIGINS. "" = no demo.
+	// the functions cross-origin as a deployed frontend would. Its origin is
+	// added to ALLOWED_RETURN_ORIGINS and its page (DemoBaseURL + "/") to
+	// ALLOWED_RETURN_URLS. "" = no demo.
 	DemoBaseURL string
 	// Getenv reads the user's configuration; nil means os.Getenv.
 	Getenv func(string) string
@@ -186,6 +187,18 @@ func New(opts Options) (*Server, error) {
 		origins = append([]string{extra}, origins...)
 	}
 	env["ALLOWED_RETURN_ORIGINS"] = strings.Join(origins, ",")
+	// The demo page, exactly, is the runner's return URL (in each loopback
+	// spelling too).
+	if demoBase != "" {
+		urls := []string{}
+		if extra := getenv("ALLOWED_RETURN_URLS"); extra != "" {
+			urls = append(urls, extra)
+		}
+		for _, o := range loopbackSpellings(demoBase) {
+			urls = append(urls, o+"/")
+		}
+		env["ALLOWED_RETURN_URLS"] = strings.Join(urls, ",")
+	}
 
 	s := &Server{BaseURL: base, DemoBaseURL: demoBase}
 	mem := secrets.Memory{}

@@ -47,7 +47,7 @@ func TestEndToEndFirestore(t *testing.T) {
 // checks that no secret value it saw appears in any log line.
 func testEndToEnd(t *testing.T, st store.Store) {
 	start := time.Now()
-	s := devtest.Start(t, devtest.Options{Store: st})
+	s := devtest.Start(t, devtest.Options{Store: st, ReturnPaths: []string{"/app/done"}})
 	const email = "alice@example.com"
 	var secrets []string // every secret value seen on the wire
 	requests := 0

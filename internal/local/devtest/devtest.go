@@ -71,8 +71,11 @@ type Options struct {
 	// Env adds configuration on top of the stack's defaults.
 	Env map[string]string
 	// Demo also serves the demo frontend on a second free port (its own
-	// origin, allow-listed as a return_to origin): Stack.DemoURL.
+	// origin, its page allow-listed as a return URL): Stack.DemoURL.
 	Demo bool
+	// ReturnPaths are allow-listed as return URLs on the stack's own
+	// origin (added to ALLOWED_RETURN_URLS), e.g. "/app" or "/app/*".
+	ReturnPaths []string
 	// Transport carries the functions' outbound calls (to the sandbox);
 	// nil = http.DefaultTransport. Tests wrap it to inject faults.
 	Transport http.RoundTripper
@@ -96,7 +99,13 @@ func Start(t testing.TB, opts Options) *Stack {
 	}
 	clock := &Clock{}
 	logs := &LogBuffer{}
-	env := opts.Env
+	env := map[string]string{}
+	for k, v := range opts.Env {
+		env[k] = v
+	}
+	for _, p := range opts.ReturnPaths {
+		env["ALLOWED_RETURN_URLS"] = strings.TrimPrefix(env["ALLOWED_RETURN_URLS"]+","+base+p, ",")
+	}
 	srv, err := devserver.New(devserver.Options{
 		BaseURL:     base,
 		DemoBaseURL: demoBase,

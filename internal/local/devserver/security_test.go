@@ -1,0 +1,118 @@
+package devserver_test
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+
+	"example.com/gmailoauth/internal/local/devtest"
+	"example.com/gmailoauth/internal/local/sandbox"
+	"example.com/gmailoauth/internal/store/memstore"
+)
+
+// TestReturnToExactURLs is issue 15 items 7 and 9: return_to must be one of
+// the allow-listed return URLs (exact, or under a listed path prefix);
+// another page of an allowed origin, a path that climbs out of a prefix,
+// and a bare "#" are refused.
+func TestReturnToExactURLs(t *testing.T) {
+	s := devtest.Start(t, devtest.Options{Env: map[string]string{
+		"ALLOWED_RETURN_ORIGINS": "https://app.example.com",
+		"ALLOWED_RETURN_URLS":    "https://app.example.com/oauth/done,https://app.example.com/app/*",
+	}})
+	for _, tc := range []struct {
+		name, returnTo string
+		ok             bool
+	}{
+		{"exact URL", "https://app.example.com/oauth/done", true},
+		{"exact URL, upper-case host and default port", "https://APP.example.com:443/oauth/done", true},
+		{"under the prefix", "https://app.example.com/app/inbox?tab=2", true},
+		{"the prefix itself", "https://app.example.com/app/", true},
+
+		{"item 7: another page of the origin", "https://app.example.com/redirect?to=https://evil.example", false},
+		{"item 7: the origin alone", "https://app.example.com/", false},
+		{"exact URL with a query", "https://app.example.com/oauth/done?x=1", false},
+		{"below an exact URL", "https://app.example.com/oauth/done/x", false},
+		{"the prefix without its slash", "https://app.example.com/app", false},
+		{"a sibling of the prefix", "https://app.example.com/apple", false},
+		{"dot segments out of the prefix", "https://app.example.com/app/../redirect", false},
+		{"encoded dot segments", "https://app.example.com/app/%2e%2e/redirect", false},
+		{"encoded slash", "https://app.example.com/app%2F..%2Fredirect", false},
+		{"item 9: a bare fragment", "https://app.example.com/oauth/done#", false},
+		{"a fragment", "https://app.example.com/oauth/done#x", false},
+		{"another origin, same path", "https://evil.example/oauth/done", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := s.Get(t, "/authorize?return_to="+url.QueryEscape(tc.returnTo), nil)
+			if tc.ok {
+				if r.Status != http.StatusFound {
+					t.Errorf("got %d %s, want 302", r.Status, r.Body)
+				}
+				return
+			}
+			wantError(t, r, http.StatusBadRequest, "invalid_return_to")
+		})
+	}
+}
+
+// TestReturnToNeedsReturnURLs: with only ALLOWED_RETURN_ORIGINS (the CORS
+// allow-list) configured, no return_to is accepted: the origin alone would
+// hand the session to any of its pages.
+func TestReturnToNeedsReturnURLs(t *testing.T) {
+	s := devtest.Start(t, devtest.Options{Env: map[string]string{"ALLOWED_RETURN_ORIGINS": "https://app.example.com"}})
+	wantError(t, s.Get(t, "/authorize?return_to="+url.QueryEscape("https://app.example.com/done"), nil),
+		http.StatusBadRequest, "invalid_return_to")
+}
+
+// TestConsentSkippedOnlyWithTheUsersSession is items 7 and 8: consent is
+// skipped only for a request carrying a valid session of the user it is
+// for. A login_hint that is a user id, without a session, forces consent
+// whether or not that account is connected (so the answer tells nothing);
+// a session of another user does too.
+func TestConsentSkippedOnlyWithTheUsersSession(t *testing.T) {
+	s := devtest.Start(t, devtest.Options{Store: memstore.New()})
+	aliceSession, alice := s.Connect(t, "alice@example.com")
+	bobSession, _ := s.Connect(t, "bob@example.com")
+	unknown := sandbox.SubFor("never-connected@example.com")
+	prompt := func(query string, h http.Header) string { return begin(t, s, query, h).Query().Get("prompt") }
+
+	if p := prompt("login_hint="+alice, nil); p != "consent" {
+		t.Errorf("item 7: login_hint=<connected sub> without a session: prompt=%q, want consent", p)
+	}
+	if a, b := prompt("login_hint="+alice, nil), prompt("login_hint="+unknown, nil); a != b {
+		t.Errorf("item 8: connected and unknown subs answer prompt=%q and %q: an oracle", a, b)
+	}
+	if p := prompt("login_hint="+alice, devtest.Bearer(bobSession)); p != "consent" {
+		t.Errorf("login_hint=<alice> with bob's session: prompt=%q, want consent", p)
+	}
+	if p := prompt("login_hint="+alice, devtest.Bearer(aliceSession)); p != "" {
+		t.Errorf("login_hint=<alice> with alice's session: prompt=%q, want none (returning user)", p)
+	}
+	if p := prompt("login_hint=alice@example.com", devtest.Bearer(aliceSession)); p != "" {
+		t.Errorf("login_hint=alice's email with alice's session: prompt=%q, want none", p)
+	}
+	u := begin(t, s, "", devtest.Bearer(aliceSession))
+	if u.Query().Get("prompt") != "" || u.Query().Get("login_hint") != alice {
+		t.Errorf("alice's session alone: prompt=%q login_hint=%q, want no prompt and alice's user id as hint",
+			u.Query().Get("prompt"), u.Query().Get("login_hint"))
+	}
+}
+
+// TestSessionBoundToGrant is item 10: a session issued before a disconnect
+// is dead, even once the user connects again, and cannot disconnect the new
+// grant.
+func TestSessionBoundToGrant(t *testing.T) {
+	s := devtest.Start(t, devtest.Options{Store: memstore.New()})
+	old, _ := s.Connect(t, "dora@example.com")
+	if r := s.Do(t, http.MethodDelete, "/authorize", devtest.Bearer(old), ""); r.Status != http.StatusNoContent {
+		t.Fatalf("disconnect: got %d %s, want 204", r.Status, r.Body)
+	}
+	fresh, _ := s.Connect(t, "dora@example.com")
+	wantError(t, s.Get(t, "/list-messages?max_results=1", devtest.Bearer(old)), http.StatusUnauthorized, "invalid_session")
+	wantError(t, s.Do(t, http.MethodDelete, "/authorize", devtest.Bearer(old), ""), http.StatusUnauthorized, "invalid_session")
+	if r := s.Get(t, "/list-messages?max_results=1", devtest.Bearer(fresh)); r.Status != http.StatusOK {
+		t.Errorf("the new session after the old one's disconnect attempt: got %d %s, want 200", r.Status, r.Body)
+	}
+	if p := begin(t, s, "", devtest.Bearer(old)).Query().Get("prompt"); p != "consent" {
+		t.Errorf("the old session skips consent (prompt=%q), want consent", p)
+	}
+}
