@@ -8,7 +8,6 @@ import (
 
 	"example.com/gmailoauth/internal/apperr"
 	"example.com/gmailoauth/internal/httpx"
-	"example.com/gmailoauth/internal/keyset"
 	"example.com/gmailoauth/internal/oauthflow"
 	"example.com/gmailoauth/internal/session"
 )
@@ -80,21 +79,22 @@ func once(q map[string][]string, keys ...string) error {
 	return nil
 }
 
-// verifySession checks the bearer session; on an unknown key id it reloads
-// the keyset once (keys may have been rotated since this instance read it).
+// verifySession checks the bearer session; on an unknown key id it asks for
+// a keyset reload (keys may have been rotated since this instance read
+// them), which the keyset's one policy may refuse.
 func verifySession(ctx context.Context, d *Deps, r *http.Request) (*session.Claims, error) {
 	tok := httpx.BearerToken(r)
 	if tok == "" {
 		return nil, apperr.New(apperr.MissingSession, "send the session from the callback as Authorization: Bearer <session>")
 	}
 	c, err := d.Flow.Sessions.Verify(tok)
-	if err != nil && errors.Is(err, keyset.ErrUnknownKey) {
-		if rerr := d.ReloadKeys(ctx); rerr == nil {
+	var ie *session.ErrInvalid
+	if errors.As(err, &ie) && ie.KeyID != "" {
+		if rerr := d.reloadKeysFor(ctx, ie.KeyID); rerr == nil {
 			c, err = d.Flow.Sessions.Verify(tok)
 		}
 	}
 	if err != nil {
-		var ie *session.ErrInvalid
 		reason := "invalid"
 		if errors.As(err, &ie) {
 			reason = ie.Reason

@@ -21,8 +21,14 @@ type schedulerBody struct {
 // SCHEDULER_SERVICE_ACCOUNT, verified) and runs the sweep: every active
 // user, or the one named.
 func schedulerSync(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.Request) error {
-	if err := authenticateScheduler(ctx, d, r); err != nil {
-		return err
+	// The sweep watches SYNC_DEADLINE itself, but nobody is known to be
+	// calling until the token verifies: authentication gets the frontend's
+	// request deadline, so a slow JWKS cannot hold requests open.
+	actx, cancel := context.WithTimeout(ctx, d.Config.RequestTimeout)
+	authErr := authenticateScheduler(actx, d, r)
+	cancel()
+	if authErr != nil {
+		return authErr
 	}
 	var body schedulerBody
 	if err := httpx.DecodeJSON(w, r, &body); err != nil {

@@ -13,7 +13,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -58,22 +57,22 @@ type Deps struct {
 	// words (each is logged too); the local runner prints them at start.
 	Warnings []string
 
-	keys atomic.Pointer[keyset.Keyset]
+	keys *keyset.Holder
 }
 
 // Keys returns the current app keyset.
-func (d *Deps) Keys() *keyset.Keyset { return d.keys.Load() }
+func (d *Deps) Keys() *keyset.Keyset { return d.keys.Keys() }
 
-// ReloadKeys reads the keyset secret again (after a key id was not found,
-// for example following a rotation).
-func (d *Deps) ReloadKeys(ctx context.Context) error {
-	d.Secrets.Refresh(d.Config.KeysRef)
-	ks, err := loadKeys(ctx, d.Secrets, d.Config.KeysRef)
-	if err != nil {
-		return err
-	}
-	d.keys.Store(ks)
-	return nil
+// ReloadKeys reads the keyset secret again now (after a rotation, when an
+// operator or a test knows one happened).
+func (d *Deps) ReloadKeys(ctx context.Context) error { return d.keys.Reload(ctx) }
+
+// reloadKeysFor reads the keyset secret again because a session or a
+// ciphertext names key id kid, which it lacks: the one policy of
+// keyset.Holder (well-formed key ids only, one reload at a time, at most
+// one per keyset.DefaultReloadInterval per instance).
+func (d *Deps) reloadKeysFor(ctx context.Context, kid string) error {
+	return d.keys.ReloadFor(ctx, kid)
 }
 
 // Load reads the configuration through opts.Getenv and builds it.
@@ -126,7 +125,10 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Deps, error)
 	hc := &http.Client{Timeout: cfg.OutboundTimeout, Transport: opts.Transport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	d := &Deps{Config: cfg, Store: st, Client: hc, Secrets: src, Log: opts.Logger, Now: opts.Now, Warnings: warnings}
-	d.keys.Store(ks)
+	d.keys = keyset.NewHolder(ks, func(ctx context.Context) (*keyset.Keyset, error) {
+		src.Refresh(cfg.KeysRef)
+		return loadKeys(ctx, src, cfg.KeysRef)
+	}, keyset.DefaultReloadInterval, opts.Now)
 	d.Flow = &oauthflow.Flow{
 		Store: st,
 		OAuth: &oauth2.Config{
@@ -140,7 +142,7 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Deps, error)
 		Issuer:     cfg.Issuer,
 		HTTPClient: hc,
 		Keys:       d.Keys,
-		ReloadKeys: d.ReloadKeys,
+		ReloadKeys: d.reloadKeysFor,
 		Sessions:   &session.Manager{Keys: d.Keys, TTL: cfg.SessionTTL, Now: opts.Now},
 		ReturnURLs: cfg.AllowedReturnURLs,
 		Now:        opts.Now,

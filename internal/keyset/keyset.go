@@ -79,6 +79,9 @@ func Parse(data []byte) (*Keyset, error) {
 			problems = append(problems, fmt.Sprintf("%s: primary %s is not one of the keys", kind, showID(r.Primary)))
 		}
 		for _, id := range sortedIDs(r.Keys) {
+			if !ValidID(id) {
+				problems = append(problems, fmt.Sprintf("%s: key id %s must be 1 to 64 letters, digits, '.', '_' or '-'", kind, showID(id)))
+			}
 			key, err := base64.StdEncoding.DecodeString(r.Keys[id])
 			if err != nil || len(key) != 32 {
 				problems = append(problems, fmt.Sprintf("%s: key %s must be 32 bytes in standard base64", kind, showID(id)))
@@ -184,6 +187,9 @@ func (k *Keyset) PrimarySessionKey() (string, []byte) {
 // Generate returns a new keyset secret with one random key of each kind,
 // named by the given id suffix (for example a date).
 func Generate(id string) ([]byte, error) {
+	if !ValidID("sess-" + id) {
+		return nil, fmt.Errorf("keyset: id suffix %s must be letters, digits, '.', '_' or '-'", showID(id))
+	}
 	b := make([]byte, 64)
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
@@ -210,6 +216,9 @@ func Rotate(data []byte, id string) ([]byte, error) {
 		return nil, err
 	}
 	encID, sessID := "enc-"+id, "sess-"+id
+	if !ValidID(sessID) {
+		return nil, fmt.Errorf("keyset: id suffix %s must be letters, digits, '.', '_' or '-'", showID(id))
+	}
 	if _, dup := f.Encryption.Keys[encID]; dup {
 		return nil, fmt.Errorf("keyset: key id %q exists already", encID)
 	}

@@ -17,11 +17,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
+	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 	"golang.org/x/sync/singleflight"
 
@@ -66,10 +67,11 @@ type Flow struct {
 	HTTPClient *http.Client
 	// Keys returns the current app keyset.
 	Keys func() *keyset.Keyset
-	// ReloadKeys, when set, reads the keyset secret again; it is called once
-	// when a ciphertext names a key id the current keyset lacks (a rotation
-	// made by another instance).
-	ReloadKeys func(ctx context.Context) error
+	// ReloadKeys, when set, asks for the keyset secret to be read again
+	// because a ciphertext names key id kid, which the current keyset lacks
+	// (a rotation made by another instance); it returns nil once the
+	// keyset holds kid. The policy (how often, which ids) is the caller's.
+	ReloadKeys func(ctx context.Context, kid string) error
 	Sessions   *session.Manager
 	// ReturnURLs are where return_to may point (ALLOWED_RETURN_URLS).
 	ReturnURLs []weburl.ReturnURL
@@ -78,7 +80,7 @@ type Flow struct {
 	// InstanceID names this instance in refresh leases.
 	InstanceID string
 
-	provider  atomic.Pointer[oidc.Provider]
+	provider  atomic.Pointer[discovered]
 	discovery singleflight.Group
 	refreshes singleflight.Group
 }
@@ -88,18 +90,33 @@ func (f *Flow) clientCtx(ctx context.Context) context.Context {
 	return context.WithValue(ctx, oauth2.HTTPClient, f.HTTPClient)
 }
 
+// discovered is the provider's discovery document and its signing keys.
+type discovered struct {
+	provider *oidc.Provider
+	keys     *signingKeys
+	algs     []string // ID token signature algorithms, the provider's and go-oidc's
+}
+
 // Provider returns the OpenID Connect provider, discovering it on first use.
 // Concurrent first calls share one discovery, which runs under a deadline of
 // its own (not the caller's: a caller that gives up does not fail the others)
 // and holds no lock while it waits for the network. A failed discovery is
 // retried by the next call.
 func (f *Flow) Provider(ctx context.Context) (*oidc.Provider, error) {
-	if p := f.provider.Load(); p != nil {
-		return p, nil
+	d, err := f.discover(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return d.provider, nil
+}
+
+func (f *Flow) discover(ctx context.Context) (*discovered, error) {
+	if d := f.provider.Load(); d != nil {
+		return d, nil
 	}
 	ch := f.discovery.DoChan("", func() (any, error) {
-		if p := f.provider.Load(); p != nil {
-			return p, nil
+		if d := f.provider.Load(); d != nil {
+			return d, nil
 		}
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshLimit)
 		defer cancel()
@@ -107,39 +124,58 @@ func (f *Flow) Provider(ctx context.Context) (*oidc.Provider, error) {
 		if err != nil {
 			return nil, upstreamErr("identity provider discovery", err)
 		}
-		f.provider.Store(p)
-		return p, nil
+		var meta struct {
+			JWKSURI string   `json:"jwks_uri"`
+			Algs    []string `json:"id_token_signing_alg_values_supported"`
+		}
+		if err := p.Claims(&meta); err != nil || meta.JWKSURI == "" {
+			return nil, apperr.Wrap(apperr.UpstreamError, "the identity provider's discovery document names no JWKS",
+				errors.New("no jwks_uri in the discovery document"))
+		}
+		d := &discovered{provider: p}
+		for _, a := range meta.Algs {
+			if slices.Contains(signatureAlgs, a) {
+				d.algs = append(d.algs, a)
+			}
+		}
+		if len(d.algs) == 0 {
+			d.algs = []string{oidc.RS256} // OpenID Connect Discovery's mandatory default
+		}
+		d.keys = &signingKeys{url: meta.JWKSURI, client: f.HTTPClient, now: f.Now}
+		for _, a := range d.algs {
+			d.keys.algs = append(d.keys.algs, jose.SignatureAlgorithm(a))
+		}
+		f.provider.Store(d)
+		return d, nil
 	})
 	select {
 	case r := <-ch:
 		if r.Err != nil {
 			return nil, r.Err
 		}
-		return r.Val.(*oidc.Provider), nil
+		return r.Val.(*discovered), nil
 	case <-ctx.Done():
 		return nil, upstreamErr("identity provider discovery", ctx.Err())
 	}
 }
 
 // VerifyIDToken verifies a raw ID token's signature (issuer's JWKS), issuer,
-// audience and expiry. An outage (discovery or keys unreachable) is an
-// *apperr.Error for which apperr.Temporary holds; any other error means the
-// token is not valid.
+// audience and expiry. The JWKS is fetched when the token names a key id
+// the instance lacks, at most once a minute (see signingKeys), so forged
+// tokens cost no fetches. An outage (discovery or keys unreachable, or ctx
+// ending first) is an *apperr.Error for which apperr.Temporary holds; any
+// other error means the token is not valid.
 func (f *Flow) VerifyIDToken(ctx context.Context, raw, audience string) (*oidc.IDToken, error) {
-	p, err := f.Provider(ctx)
+	d, err := f.discover(ctx)
 	if err != nil {
 		return nil, err
 	}
-	v := p.Verifier(&oidc.Config{ClientID: audience, Now: f.Now})
-	idt, err := v.Verify(f.clientCtx(ctx), raw)
-	if err != nil && strings.Contains(err.Error(), "fetching keys") {
-		// go-oidc reports an unreachable JWKS only in its message ("failed
-		// to verify signature: fetching keys …"): that is an outage, not a
-		// bad token.
+	if err := d.keys.prepare(ctx, raw); err != nil {
 		return nil, apperr.Wrap(apperr.UpstreamUnavailable,
-			"Google's signing keys could not be fetched; try again shortly", errors.New("JWKS unreachable"))
+			"Google's signing keys could not be fetched; try again shortly", err)
 	}
-	return idt, err
+	v := oidc.NewVerifier(f.Issuer, d.keys, &oidc.Config{ClientID: audience, Now: f.Now, SupportedSigningAlgs: d.algs})
+	return v.Verify(ctx, raw)
 }
 
 // randomToken returns n random bytes, base64url without padding.
@@ -269,7 +305,7 @@ func (f *Flow) sealFor(userID, field, plaintext string) (store.Sealed, error) {
 func (f *Flow) open(ctx context.Context, userID, field string, s store.Sealed) (string, error) {
 	pt, err := f.Keys().Open(keyset.Sealed(s), userID, field)
 	if errors.Is(err, keyset.ErrUnknownKey) && f.ReloadKeys != nil {
-		if rerr := f.ReloadKeys(ctx); rerr == nil {
+		if rerr := f.ReloadKeys(ctx, s.KeyID); rerr == nil {
 			pt, err = f.Keys().Open(keyset.Sealed(s), userID, field)
 		}
 	}

@@ -21,7 +21,11 @@ const (
 
 // ErrInvalid is returned for every session that does not verify: malformed,
 // forged, expired, wrong algorithm. Reason says which, for logs only.
-type ErrInvalid struct{ Reason string }
+// KeyID is set when the session names a key id the keyset lacks.
+type ErrInvalid struct {
+	Reason string
+	KeyID  string
+}
 
 func (e *ErrInvalid) Error() string { return "session invalid: " + e.Reason }
 
@@ -77,6 +81,7 @@ func (m *Manager) Verify(token string) (*Claims, error) {
 	}
 	ks := m.Keys()
 	var unknownKey bool
+	var kid string
 	p := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithIssuer(issuer),
@@ -88,7 +93,7 @@ func (m *Manager) Verify(token string) (*Claims, error) {
 	)
 	var c Claims
 	_, err := p.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
+		kid, _ = t.Header["kid"].(string)
 		key, ok := ks.SessionKey(kid)
 		if !ok {
 			unknownKey = true
@@ -102,7 +107,7 @@ func (m *Manager) Verify(token string) (*Claims, error) {
 	case err == nil:
 		return nil, &ErrInvalid{Reason: "no subject"}
 	case unknownKey:
-		return nil, errors.Join(&ErrInvalid{Reason: "unknown key id"}, keyset.ErrUnknownKey)
+		return nil, errors.Join(&ErrInvalid{Reason: "unknown key id", KeyID: kid}, keyset.ErrUnknownKey)
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return nil, &ErrInvalid{Reason: "expired"}
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
