@@ -35,7 +35,8 @@ func authorize(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.Requ
 		}
 		body = authorizeBody{LoginHint: q.Get("login_hint"), ReturnTo: q.Get("return_to"), State: q.Get("state")}
 	}
-	req := oauthflow.BeginRequest{LoginHint: body.LoginHint, ReturnTo: body.ReturnTo, ClientState: body.State}
+	req := oauthflow.BeginRequest{LoginHint: body.LoginHint, ReturnTo: body.ReturnTo, ClientState: body.State,
+		ClientAddr: httpx.ClientAddr(r, d.Config.ClientAddrFromForwardedFor)}
 	if tok := httpx.BearerToken(r); tok != "" {
 		// A signed-in user: an active grant lets consent be skipped. An
 		// invalid session is ignored here; consent is then forced.

@@ -145,6 +145,7 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Deps, error)
 		ReloadKeys: d.reloadKeysFor,
 		Sessions:   &session.Manager{Keys: d.Keys, TTL: cfg.SessionTTL, Now: opts.Now},
 		ReturnURLs: cfg.AllowedReturnURLs,
+		Pending:    oauthflow.NewPendingStates(0, 0),
 		Now:        opts.Now,
 		Log:        opts.Logger,
 		InstanceID: instanceID(),

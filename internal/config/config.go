@@ -76,6 +76,12 @@ type Config struct {
 
 	Store string // STORE: memory or firestore
 
+	// ClientAddrFromForwardedFor says the client's address is the last
+	// X-Forwarded-For entry, the one Google's front end appends, rather
+	// than the connection's peer: set when K_SERVICE is (Cloud Run, and so
+	// Cloud Functions 2nd gen, sets it in every instance).
+	ClientAddrFromForwardedFor bool
+
 	SessionTTL time.Duration // SESSION_TTL
 
 	// RequestTimeout bounds a frontend request, store calls included
@@ -120,6 +126,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c := &Config{Project: e.get("GOOGLE_CLOUD_PROJECT")}
 	for _, load := range []func(*env, *Config){
 		loadSecrets, loadOAuth, loadReturnURLs, loadScheduler, loadSync, loadQuota, loadTimeouts, loadStore, loadEndpoints,
+		loadPlatform,
 	} {
 		load(e, c)
 	}
@@ -274,6 +281,13 @@ func loadStore(e *env, c *Config) {
 	default:
 		e.bad("STORE must be %q or %q, got %q", StoreFirestore, StoreMemory, c.Store)
 	}
+}
+
+// loadPlatform reads what the platform tells about itself: Cloud Run sets
+// K_SERVICE (its container contract) in every instance of a service, which
+// is what a Cloud Function (2nd gen) runs as.
+func loadPlatform(e *env, c *Config) {
+	c.ClientAddrFromForwardedFor = e.get("K_SERVICE") != ""
 }
 
 // loadEndpoints reads the overrides of Google's endpoints.

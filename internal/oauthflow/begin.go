@@ -40,6 +40,9 @@ type BeginRequest struct {
 	// ForceConsent sends the user through the consent screen even when an
 	// active grant is stored.
 	ForceConsent bool
+	// ClientAddr is the address the request came from, for the bound on
+	// pending authorizations ("" counts against the total only).
+	ClientAddr string
 }
 
 // BeginResult is an authorization URL and when its state expires.
@@ -112,8 +115,11 @@ func (f *Flow) Begin(ctx context.Context, req BeginRequest) (*BeginResult, error
 	if err := f.ValidateBegin(req); err != nil {
 		return nil, err
 	}
-	force := req.ForceConsent || !f.hasActiveGrant(ctx, req)
 	now := f.Now()
+	if err := f.Pending.admit(req.ClientAddr, now); err != nil {
+		return nil, err
+	}
+	force := req.ForceConsent || !f.hasActiveGrant(ctx, req)
 	state := randomToken(32) // 256 bits
 	st := &store.AuthState{
 		Verifier:    oauth2.GenerateVerifier(),

@@ -75,8 +75,11 @@ type Flow struct {
 	Sessions   *session.Manager
 	// ReturnURLs are where return_to may point (ALLOWED_RETURN_URLS).
 	ReturnURLs []weburl.ReturnURL
-	Now        func() time.Time
-	Log        *slog.Logger
+	// Pending bounds the authorizations Begin starts, per client address
+	// and in all; nil means no bound.
+	Pending *PendingStates
+	Now     func() time.Time
+	Log     *slog.Logger
 	// InstanceID names this instance in refresh leases.
 	InstanceID string
 
