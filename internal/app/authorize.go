@@ -56,15 +56,31 @@ func authorize(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.Requ
 	return nil
 }
 
+// disconnectResult is the answer of a disconnect that deleted the grant
+// but could not revoke it at Google.
+type disconnectResult struct {
+	Disconnected    bool   `json:"disconnected"`
+	RevokedAtGoogle bool   `json:"revoked_at_google"`
+	Message         string `json:"message"`
+}
+
 // disconnect serves DELETE /authorize: the signed-in user's grant is revoked
-// at Google and deleted.
+// at Google and deleted (204). When the stored token could not be read, the
+// grant is deleted all the same and the answer says that Google was not
+// asked to revoke it (200).
 func disconnect(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.Request) error {
 	claims, err := verifySession(ctx, d, r)
 	if err != nil {
 		return err
 	}
-	if err := d.Flow.Revoke(ctx, claims.Subject, claims.Grant); err != nil {
+	res, err := d.Flow.Revoke(ctx, claims.Subject, claims.Grant)
+	if err != nil {
 		return err
+	}
+	if res.Unrevoked {
+		httpx.WriteJSON(w, http.StatusOK, disconnectResult{Disconnected: true,
+			Message: "Disconnected: the stored grant and synced mail are deleted, but the grant could not be read, so Google was not asked to revoke it. Remove the app's access in your Google Account (https://myaccount.google.com/permissions)."})
+		return nil
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

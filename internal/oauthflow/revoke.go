@@ -11,44 +11,64 @@ import (
 	"net/url"
 	"strings"
 
+	"example.com/gmailoauth/internal/keyset"
 	"example.com/gmailoauth/internal/store"
 )
+
+// RevokeResult says what a disconnect could do at the provider.
+type RevokeResult struct {
+	// Unrevoked is set when a refresh token was stored but could not be
+	// read (its key was retired, or the document is damaged), so the
+	// provider was not asked to revoke it: the stored grant is deleted all
+	// the same, and the user should remove the app in their account.
+	Unrevoked bool
+}
 
 // Revoke revokes userID's grant at the provider's revocation endpoint, then
 // deletes the stored credential and synced mailbox, for the holder of a
 // session of grant (another stored grant is invalid_session: an old session
-// cannot disconnect a newer connection). It is idempotent: a user with
-// nothing stored, or whose token the provider no longer knows, is fine.
-// When the provider cannot be reached the credential is kept, so the call
-// can be retried.
-func (f *Flow) Revoke(ctx context.Context, userID, grant string) error {
+// cannot disconnect a newer connection). Whatever the stored status, a
+// stored refresh token is revoked: a grant marked revoked because Gmail
+// refused a token may still be valid at the provider. It is idempotent: a
+// user with nothing stored, or whose token the provider no longer knows, is
+// fine. When the provider cannot be reached, or refuses, the credential is
+// kept, so the call can be retried; when the token cannot be decrypted, it
+// is deleted anyway and the result says so.
+func (f *Flow) Revoke(ctx context.Context, userID, grant string) (RevokeResult, error) {
+	var res RevokeResult
 	c, err := f.Store.GetCredential(ctx, userID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return f.Store.DeleteMailbox(ctx, userID)
+		return res, f.Store.DeleteMailbox(ctx, userID)
 	case err != nil:
-		return err
+		return res, err
 	}
 	if c.Grant != grant {
-		return errStaleSession()
+		return res, errStaleSession()
 	}
-	if c.Status == store.StatusActive && !c.RefreshToken.IsZero() {
+	if !c.RefreshToken.IsZero() {
 		rt, err := f.open(ctx, userID, FieldRefreshToken, c.RefreshToken)
-		if err != nil {
-			return err
-		}
-		if err := f.revokeAtProvider(ctx, rt); err != nil {
-			return upstreamErr("token revocation", err)
+		switch {
+		case errors.Is(err, keyset.ErrUnknownKey) || errors.Is(err, keyset.ErrOpen):
+			res.Unrevoked = true
+			f.logger().WarnContext(ctx, "the stored refresh token cannot be decrypted; deleting the grant without revoking it at the provider",
+				slog.String("user_id", userID), slog.String("error", err.Error()))
+		case err != nil:
+			return res, err
+		default:
+			if err := f.revokeAtProvider(ctx, rt); err != nil {
+				return res, upstreamErr("token revocation", err)
+			}
 		}
 	}
 	if err := f.Store.DeleteCredential(ctx, userID); err != nil {
-		return err
+		return res, err
 	}
 	if err := f.Store.DeleteMailbox(ctx, userID); err != nil {
-		return err
+		return res, err
 	}
-	f.logger().InfoContext(ctx, "user disconnected", slog.String("user_id", userID))
-	return nil
+	f.logger().InfoContext(ctx, "user disconnected", slog.String("user_id", userID), slog.Bool("revoked_at_provider", !res.Unrevoked))
+	return res, nil
 }
 
 // revokeAtProvider posts the token to the revocation endpoint (RFC 7009).
@@ -75,6 +95,12 @@ func (f *Flow) revokeAtProvider(ctx context.Context, token string) error {
 	if resp.StatusCode == http.StatusBadRequest && (e.Error == "invalid_token" || e.Error == "invalid_grant") {
 		return nil
 	}
+	// The answer is summarised, never echoed: its status, and its error
+	// code only when it has the shape of one (RFC 6749 section 5.2).
+	summary := fmt.Sprintf("revocation endpoint answered %d", resp.StatusCode)
+	if errorCodeRE.MatchString(e.Error) {
+		summary += " " + e.Error
+	}
 	return &UpstreamError{Op: "token revocation", Temporary: resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests,
-		Err: fmt.Errorf("revocation endpoint answered %d %s", resp.StatusCode, e.Error)}
+		Err: errors.New(summary)}
 }

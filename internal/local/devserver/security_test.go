@@ -1,12 +1,16 @@
 package devserver_test
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"example.com/gmailoauth/internal/local/devtest"
 	"example.com/gmailoauth/internal/local/sandbox"
+	"example.com/gmailoauth/internal/store"
 	"example.com/gmailoauth/internal/store/memstore"
 )
 
@@ -114,5 +118,107 @@ func TestSessionBoundToGrant(t *testing.T) {
 	}
 	if p := begin(t, s, "", devtest.Bearer(old)).Query().Get("prompt"); p != "consent" {
 		t.Errorf("the old session skips consent (prompt=%q), want consent", p)
+	}
+}
+
+// TestDisconnectRevokesAGrantMarkedRevoked is item 15: a grant marked
+// revoked by the "Gmail answered 401" heuristic may still be valid at
+// Google, so a disconnect revokes it there all the same.
+func TestDisconnectRevokesAGrantMarkedRevoked(t *testing.T) {
+	st := memstore.New()
+	s := devtest.Start(t, devtest.Options{Store: st})
+	const email = "heuristic@example.com"
+	session, userID := s.Connect(t, email)
+	d, err := s.Server.App.Deps(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Flow.MarkRevoked(context.Background(), userID, "gmail answered 401 to a freshly refreshed token"); err != nil {
+		t.Fatal(err)
+	}
+	s.Sandbox.ResetStats()
+	if r := s.Do(t, http.MethodDelete, "/authorize", devtest.Bearer(session), ""); r.Status != http.StatusNoContent {
+		t.Fatalf("disconnect: got %d %s, want 204", r.Status, r.Body)
+	}
+	if n := s.Sandbox.Stats().RevokeCalls; n != 1 {
+		t.Errorf("revocation calls at Google = %d, want 1", n)
+	}
+	if s.Sandbox.UserInfo(email).GrantActive {
+		t.Errorf("the grant is still active at Google after the disconnect")
+	}
+	if _, err := st.GetCredential(context.Background(), userID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("credential after disconnect: %v, want deleted", err)
+	}
+}
+
+// TestDisconnectWithAnUnreadableToken is item 16: when the stored token
+// cannot be decrypted (a retired key, a corrupted document), disconnect
+// still deletes the grant and the synced mail, and says that revocation at
+// Google could not be done.
+func TestDisconnectWithAnUnreadableToken(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		spoil func(c *store.Credential)
+	}{
+		{"retired key", func(c *store.Credential) { c.RefreshToken.KeyID = "enc-retired" }},
+		{"corrupted ciphertext", func(c *store.Credential) { c.RefreshToken.Ciphertext[len(c.RefreshToken.Ciphertext)-1] ^= 0xff }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := memstore.New()
+			s := devtest.Start(t, devtest.Options{Store: st})
+			session, userID := s.Connect(t, "unreadable@example.com")
+			ctx := context.Background()
+			if err := st.SaveSync(ctx, userID, &store.Mailbox{HistoryID: 1}, []*store.MessageMeta{{ID: "m1"}}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.UpdateCredential(ctx, userID, func(c *store.Credential) (*store.Credential, error) {
+				tc.spoil(c)
+				return c, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			r := s.Do(t, http.MethodDelete, "/authorize", devtest.Bearer(session), "")
+			var body struct {
+				Disconnected    bool   `json:"disconnected"`
+				RevokedAtGoogle bool   `json:"revoked_at_google"`
+				Message         string `json:"message"`
+			}
+			if r.Status != http.StatusOK {
+				t.Fatalf("disconnect: got %d %s, want 200 saying revocation was not done", r.Status, r.Body)
+			}
+			r.JSON(t, &body)
+			if !body.Disconnected || body.RevokedAtGoogle || !strings.Contains(body.Message, "Google") {
+				t.Errorf("answer %s: want disconnected, not revoked at Google, and a message saying so", r.Body)
+			}
+			if _, err := st.GetCredential(ctx, userID); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("credential after disconnect: %v, want deleted", err)
+			}
+			if _, err := st.GetMailbox(ctx, userID); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("mailbox after disconnect: %v, want deleted", err)
+			}
+		})
+	}
+}
+
+// TestRevocationErrorTextIsNotLogged is item 19: whatever the revocation
+// endpoint answers, its text reaches neither the logs nor the answer; only
+// a summary does.
+func TestRevocationErrorTextIsNotLogged(t *testing.T) {
+	s := devtest.Start(t, devtest.Options{Store: memstore.New()})
+	session, _ := s.Connect(t, "chatty@example.com")
+	marker := "PROVIDER-TEXT-" + strings.Repeat("x", 4000)
+	for _, body := range []string{`{"error":"` + marker + `"}`, `{"error":"invalid_request","error_description":"` + marker + `"}`, marker} {
+		s.Sandbox.SetRevokeFaults(sandbox.RevokeFaults{Status: http.StatusBadRequest, Body: body})
+		r := s.Do(t, http.MethodDelete, "/authorize", devtest.Bearer(session), "")
+		wantError(t, r, http.StatusBadGateway, "upstream_error")
+		if strings.Contains(string(r.Body), "PROVIDER-TEXT") {
+			t.Errorf("the answer echoes the revocation endpoint's text: %.200s", r.Body)
+		}
+	}
+	if strings.Contains(s.Logs.String(), "PROVIDER-TEXT") {
+		t.Errorf("the logs echo the revocation endpoint's text")
+	}
+	if !strings.Contains(s.Logs.String(), "revocation endpoint answered 400") {
+		t.Errorf("the logs do not say what the revocation endpoint answered")
 	}
 }
