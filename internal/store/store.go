@@ -148,6 +148,9 @@ type SweepState struct {
 	// UpdatedAt is when the state was written (for operators; the sweep does
 	// not read it).
 	UpdatedAt time.Time `firestore:"updated_at"`
+	// OrphansCheckedAt is when a sweep last looked at every mailbox for
+	// ones without a credential (and removed them); zero = never.
+	OrphansCheckedAt time.Time `firestore:"orphans_checked_at"`
 }
 
 // UpdateFunc receives the current credential (a copy, or nil when none is

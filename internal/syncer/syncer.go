@@ -224,7 +224,7 @@ func (s *Syncer) Sweep(ctx context.Context) (*Summary, error) {
 		return nil, fmt.Errorf("read sweep cursor: %w", err)
 	}
 	if st.After == "" || st.RoundStart.IsZero() {
-		st = store.SweepState{RoundStart: s.now()}
+		st = store.SweepState{RoundStart: s.now(), OrphansCheckedAt: st.OrphansCheckedAt}
 	}
 	cnt := &gmail.Counter{}
 	ctx = gmail.WithCounter(ctx, cnt)
@@ -247,9 +247,10 @@ func (s *Syncer) Sweep(ctx context.Context) (*Summary, error) {
 	wg.Wait()
 
 	sum := t.s
-	next := store.SweepState{After: tr.prefix(), RoundStart: st.RoundStart}
+	next := store.SweepState{After: tr.prefix(), RoundStart: st.RoundStart, OrphansCheckedAt: st.OrphansCheckedAt}
 	if exhausted && tr.allDone() {
-		next = store.SweepState{} // the round is over; the next run starts a new one
+		// The round is over; the next run starts a new one.
+		next = store.SweepState{OrphansCheckedAt: s.checkOrphans(ctx, st.OrphansCheckedAt, stopping)}
 		sum.Complete = true
 	}
 	sum.Cursor = next.After
@@ -315,7 +316,7 @@ func (s *Syncer) dispatch(ctx context.Context, st store.SweepState, tr *tracker,
 			return true, nil
 		}
 		if p := tr.prefix(); p != lastSaved {
-			if s.saveCursor(ctx, store.SweepState{After: p, RoundStart: st.RoundStart}) {
+			if s.saveCursor(ctx, store.SweepState{After: p, RoundStart: st.RoundStart, OrphansCheckedAt: st.OrphansCheckedAt}) {
 				lastSaved = p
 			}
 		}

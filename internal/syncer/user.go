@@ -73,9 +73,15 @@ func (s *Syncer) syncUser(ctx context.Context, userID string, stopping func() bo
 			return res, fmt.Errorf("read checkpoint: %w", err)
 		}
 	}
+	if err := s.holdToGrant(ctx, userID, mb); err != nil {
+		return res, err
+	}
 	err := s.Gmail.Do(ctx, userID, func(ctx context.Context, c *gmail.Client) error {
 		return s.run(ctx, c, userID, mb, res, stopping)
 	})
+	if errors.Is(err, store.ErrGrantGone) {
+		return res, s.grantGone(ctx, userID, mb)
+	}
 	if be := (*gmail.BudgetError)(nil); errors.As(err, &be) {
 		// The budget would not let the next call go before the deadline:
 		// stopped like a sync at its deadline (every saved page stays).
