@@ -1,11 +1,15 @@
 package devserver_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"example.com/gmailoauth/internal/local/devtest"
@@ -220,5 +224,73 @@ func TestRevocationErrorTextIsNotLogged(t *testing.T) {
 	}
 	if !strings.Contains(s.Logs.String(), "revocation endpoint answered 400") {
 		t.Errorf("the logs do not say what the revocation endpoint answered")
+	}
+}
+
+// deletingTransport deletes the second message of the first
+// messages.list answer from the sandbox mailbox of email, as if the user
+// deleted it between the listing and its fetch.
+type deletingTransport struct {
+	base    http.RoundTripper
+	s       *devtest.Stack
+	email   string
+	mu      sync.Mutex
+	deleted string
+}
+
+func (d *deletingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := d.base.RoundTrip(req)
+	if err != nil || !strings.HasSuffix(req.URL.Path, "/gmail/v1/users/me/messages") || resp.StatusCode != http.StatusOK {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	var page struct {
+		Messages []struct {
+			ID string `json:"id"`
+		} `json:"messages"`
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.deleted == "" && json.Unmarshal(body, &page) == nil && len(page.Messages) > 1 {
+		d.deleted = page.Messages[1].ID
+		if err := d.s.Sandbox.DeleteMessages(d.email, d.deleted); err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
+}
+
+// TestMetadataPageSkipsAMessageDeletedMeanwhile is item 18 on the
+// frontend path: a message deleted between the listing and its fetch is
+// left out of the page, which still answers 200.
+func TestMetadataPageSkipsAMessageDeletedMeanwhile(t *testing.T) {
+	const email = "deleter@example.com"
+	tr := &deletingTransport{base: http.DefaultTransport, email: email}
+	s := devtest.Start(t, devtest.Options{Store: memstore.New(), Transport: tr})
+	tr.s = s
+	session, _ := s.Connect(t, email)
+	r := s.Get(t, "/list-messages?format=metadata&max_results=5", devtest.Bearer(session))
+	if r.Status != http.StatusOK {
+		t.Fatalf("metadata page with a message deleted meanwhile: got %d %s, want 200", r.Status, r.Body)
+	}
+	var page struct {
+		Messages []struct {
+			ID      string `json:"id"`
+			Subject string `json:"subject"`
+		} `json:"messages"`
+	}
+	r.JSON(t, &page)
+	if tr.deleted == "" || len(page.Messages) != 4 {
+		t.Fatalf("deleted %q, page of %d messages, want one deleted and the 4 others", tr.deleted, len(page.Messages))
+	}
+	for _, m := range page.Messages {
+		if m.ID == tr.deleted || m.Subject == "" {
+			t.Errorf("message %+v: want the deleted one left out and the others with their metadata", m)
+		}
 	}
 }
