@@ -11,6 +11,9 @@ import (
 )
 
 func callback(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.Request) error {
+	if err := needsClientSecret(d); err != nil {
+		return err
+	}
 	q := r.URL.Query()
 	if err := once(q, "state", "code", "error", "iss"); err != nil {
 		return err

@@ -15,6 +15,9 @@ import (
 // listMessages serves GET /list-messages: one page of the signed-in user's
 // messages.
 func listMessages(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.Request) error {
+	if err := needsClientSecret(d); err != nil {
+		return err
+	}
 	claims, err := verifySession(ctx, d, r)
 	if err != nil {
 		return err

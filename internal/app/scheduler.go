@@ -21,6 +21,9 @@ type schedulerBody struct {
 // SCHEDULER_SERVICE_ACCOUNT, verified) and runs the sweep: every active
 // user, or the one named.
 func schedulerSync(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.Request) error {
+	if err := needsClientSecret(d); err != nil {
+		return err
+	}
 	// The sweep watches SYNC_DEADLINE itself, but nobody is known to be
 	// calling until the token verifies: authentication gets the frontend's
 	// request deadline, so a slow JWKS cannot hold requests open.

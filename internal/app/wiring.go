@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"example.com/gmailoauth/internal/apperr"
 	"example.com/gmailoauth/internal/config"
 	"example.com/gmailoauth/internal/gmail"
 	"example.com/gmailoauth/internal/httpx"
@@ -97,7 +98,7 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Deps, error)
 	}
 	// Both secrets are read before either failure is returned, so a
 	// misconfigured instance names every wrong secret at once.
-	client, cerr := secrets.LoadClientConfig(ctx, src, cfg.ClientSecretRef)
+	client, cerr := loadClient(ctx, cfg, src)
 	if cerr != nil {
 		cerr = fmt.Errorf("the OAuth client (%s): %w", secretSetting(cfg.ClientSecretIsFile, "OAUTH_CLIENT_SECRET", "OAUTH_CLIENT_SECRET_FILE"), cerr)
 	}
@@ -236,6 +237,33 @@ func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
 		return nil, fmt.Errorf("firestore client: %w", err)
 	}
 	return st, nil
+}
+
+// loadClient reads the OAuth client: from its JSON secret, or, when only
+// OAUTH_CLIENT_ID is configured (Authorize, which needs no client secret),
+// the id alone, without reading any secret.
+func loadClient(ctx context.Context, cfg *config.Config, src secrets.Source) (*secrets.ClientConfig, error) {
+	if cfg.ClientSecretRef == "" {
+		return &secrets.ClientConfig{ClientID: cfg.ClientID}, nil
+	}
+	client, err := secrets.LoadClientConfig(ctx, src, cfg.ClientSecretRef)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ClientID != "" && cfg.ClientID != client.ClientID {
+		return nil, errors.New("OAUTH_CLIENT_ID is not the client_id of this client JSON")
+	}
+	return client, nil
+}
+
+// needsClientSecret refuses a request this instance cannot serve without
+// the OAuth client secret (code exchange, token refresh): its configuration
+// names only OAUTH_CLIENT_ID, which is Authorize's.
+func needsClientSecret(d *Deps) error {
+	if d.Flow.OAuth.ClientSecret != "" {
+		return nil
+	}
+	return apperr.New(apperr.Misconfigured, "this function needs the OAuth client JSON (OAUTH_CLIENT_SECRET); OAUTH_CLIENT_ID alone serves Authorize only")
 }
 
 func loadKeys(ctx context.Context, src secrets.Source, ref string) (*keyset.Keyset, error) {
