@@ -91,14 +91,15 @@ locals {
   firestore_location = var.firestore_location != "" ? var.firestore_location : var.region
 
   # The settings of the README's "Configuration" table (internal/config reads
-  # and validates them). Identical for every function: they share one
-  # configuration loader, and each reads what it needs.
+  # and validates them). Identical for every function (they share one
+  # configuration loader, and each reads what it needs), but for the OAuth
+  # client: see function_secret_env.
   function_env = merge({
     GOOGLE_CLOUD_PROJECT      = var.project_id
-    OAUTH_CLIENT_SECRET       = local.oauth_client_secret_version
     APP_KEYS_SECRET           = local.app_keys_secret_version
     OAUTH_REDIRECT_URL        = local.function_urls["callback"]
     ALLOWED_RETURN_ORIGINS    = join(",", var.allowed_return_origins)
+    ALLOWED_RETURN_URLS       = join(",", var.allowed_return_urls)
     SCHEDULER_SERVICE_ACCOUNT = local.scheduler_sa_email
     SCHEDULER_AUDIENCE        = local.function_urls["listmessages"]
     SYNC_QUERY                = var.sync_query
@@ -117,6 +118,19 @@ locals {
     GMAIL_QUOTA_USER_PER_MIN    = var.gmail_quota_user_per_min == null ? null : tostring(var.gmail_quota_user_per_min)
     GMAIL_QUOTA_PROJECT_PER_MIN = var.gmail_quota_project_per_min == null ? null : tostring(var.gmail_quota_project_per_min)
     GMAIL_QUOTA_PROJECT_PER_DAY = var.gmail_quota_project_per_day == null ? null : format("%d", var.gmail_quota_project_per_day)
+  }
+
+  # Which OAuth client settings each function gets: the ones needing the
+  # client secret (code exchange, token refresh) read the client JSON;
+  # Authorize needs only the client id, so once oauth_client_id is set it
+  # gets that and no access to the client secret (iam.tf). With both, the
+  # functions check they agree.
+  client_id_env = var.oauth_client_id == "" ? {} : { OAUTH_CLIENT_ID = var.oauth_client_id }
+  function_secret_env = {
+    for key in keys(local.functions) : key => (
+      key == "authorize" && var.oauth_client_id != "" ? local.client_id_env :
+      merge({ OAUTH_CLIENT_SECRET = local.oauth_client_secret_version }, local.client_id_env)
+    )
   }
 
   # ListMessages runs the scheduled sweep inside one request; every other
@@ -199,7 +213,7 @@ resource "google_cloudfunctions2_function" "function" {
     max_instance_count               = var.function_max_instances
     ingress_settings                 = "ALLOW_ALL"
     all_traffic_on_latest_revision   = true
-    environment_variables            = local.function_env
+    environment_variables            = merge(local.function_env, local.function_secret_env[each.key])
   }
 
   lifecycle {

@@ -2,11 +2,14 @@
 # scheduler, one for building the function images. Every grant below is the
 # narrowest scope the API offers; tests/security.tftest.hcl pins them.
 #
-#   function SAs  -> secretmanager.secretAccessor on the two secrets only
-#                    (all three functions read both: Authorize needs client_id
-#                    and the keyset to check sessions and decrypt the token it
-#                    revokes; OAuthCallback exchanges codes and seals tokens;
-#                    ListMessages refreshes tokens),
+#   function SAs  -> secretmanager.secretAccessor on the secrets each one
+#                    reads: the keyset for all three (sessions, sealed
+#                    tokens); the OAuth client JSON for OAuthCallback (code
+#                    exchange) and ListMessages (refresh), and for Authorize
+#                    only while oauth_client_id is unset (it needs the client
+#                    id, never the secret: the keyset checks sessions and
+#                    decrypts the token it revokes, and Google's revocation
+#                    endpoint needs no client authentication),
 #                 -> datastore.user on the project, conditioned to this
 #                    Firestore database (Firestore IAM is project-level; an IAM
 #                    condition on resource.name is the finest scope available).
@@ -57,11 +60,19 @@ locals {
     app_keys     = google_secret_manager_secret.app_keys.secret_id
   }
 
-  # (function, secret) pairs: every function reads both secrets.
-  secret_grants = {
-    for pair in setproduct(keys(local.functions), keys(local.secrets)) :
-    "${pair[0]}/${pair[1]}" => { function = pair[0], secret = pair[1] }
+  # The secrets each function reads (see the header).
+  function_secrets = {
+    for key in keys(local.functions) : key => (
+      key == "authorize" && var.oauth_client_id != "" ? ["app_keys"] : ["oauth_client", "app_keys"]
+    )
   }
+
+  # (function, secret) pairs, one secretAccessor binding each.
+  secret_grants = merge([
+    for fn, secrets in local.function_secrets : {
+      for s in secrets : "${fn}/${s}" => { function = fn, secret = s }
+    }
+  ]...)
 }
 
 resource "google_secret_manager_secret_iam_member" "function_reads_secret" {

@@ -59,6 +59,30 @@ variable "allowed_return_origins" {
   }
 }
 
+variable "allowed_return_urls" {
+  description = "Where the callback may send the browser with the user's session (return_to), becomes ALLOWED_RETURN_URLS: exact URLs (https://app.example.com/oauth/done), or path prefixes ending in /* (https://app.example.com/app/*). An origin alone is not enough: every page of it would receive sessions. Empty refuses every return_to (the callback then answers JSON)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition = alltrue([for u in var.allowed_return_urls :
+      can(regex("^https://[^/?#,@*\\s]+(/[^?#,*\\s]*(\\?[^#,*\\s]*)?|/([^?#,*\\s]*/)?\\*)?$", u))
+    ])
+    error_message = "Each allowed return URL is https://host[:port]/path[?query] (exact) or https://host[:port]/path/* (a prefix): https only, no fragment (#), userinfo, comma or spaces, and * only as the final /*."
+  }
+}
+
+variable "oauth_client_id" {
+  description = "The OAuth client's id (the client_id of the client JSON you upload), becomes OAUTH_CLIENT_ID. Set, Authorize reads no secret but the app keyset: it needs the id, never the client secret. Empty (until you have created the client), Authorize reads the client JSON to learn the id."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^[!-+--~]{0,256}$", var.oauth_client_id))
+    error_message = "oauth_client_id is the OAuth client id: visible ASCII without commas or spaces, at most 256 characters."
+  }
+}
+
 # --- function sizing ---------------------------------------------------------
 
 variable "function_memory" {

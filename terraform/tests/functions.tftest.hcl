@@ -53,6 +53,7 @@ run "environment_follows_the_configuration_table" {
 
   variables {
     allowed_return_origins = ["https://app.example.com", "https://admin.example.com:8443"]
+    allowed_return_urls    = ["https://app.example.com/oauth/done", "https://app.example.com/app/*"]
   }
 
   assert {
@@ -63,6 +64,7 @@ run "environment_follows_the_configuration_table" {
         APP_KEYS_SECRET           = "projects/demo-project/secrets/gmail-app-keys/versions/latest"
         OAUTH_REDIRECT_URL        = "https://europe-west1-demo-project.cloudfunctions.net/gmail-oauth-callback"
         ALLOWED_RETURN_ORIGINS    = "https://app.example.com,https://admin.example.com:8443"
+        ALLOWED_RETURN_URLS       = "https://app.example.com/oauth/done,https://app.example.com/app/*"
         SCHEDULER_SERVICE_ACCOUNT = "gmail-scheduler@demo-project.iam.gserviceaccount.com"
         SCHEDULER_AUDIENCE        = "https://europe-west1-demo-project.cloudfunctions.net/gmail-list-messages"
         SYNC_QUERY                = "newer_than:30d"

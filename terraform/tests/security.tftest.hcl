@@ -42,7 +42,7 @@ run "one_service_account_per_function_and_one_for_the_scheduler" {
   }
 }
 
-run "secret_accessor_only_on_the_two_secrets_for_the_function_accounts" {
+run "secret_accessor_only_on_the_two_secrets_for_the_function_accounts_without_a_client_id" {
   command = plan
 
   assert {
@@ -155,4 +155,118 @@ run "source_bucket_is_private" {
     )
     error_message = "The source bucket must be private with uniform access."
   }
+}
+
+# Issue 15 item 20: with the client id configured, Authorize gets the id and
+# no access to the OAuth client secret; the other functions keep both and
+# the functions check the two agree.
+run "authorize_gets_the_client_id_not_the_client_secret" {
+  command = plan
+
+  variables {
+    oauth_client_id = "123-abc.apps.googleusercontent.com"
+  }
+
+  assert {
+    condition = toset([
+      for b in google_secret_manager_secret_iam_member.function_reads_secret : "${b.secret_id} ${b.member}"
+      ]) == toset([
+      "gmail-app-keys serviceAccount:gmail-authorize@demo-project.iam.gserviceaccount.com",
+      "gmail-oauth-client serviceAccount:gmail-oauth-callback@demo-project.iam.gserviceaccount.com",
+      "gmail-app-keys serviceAccount:gmail-oauth-callback@demo-project.iam.gserviceaccount.com",
+      "gmail-oauth-client serviceAccount:gmail-list-messages@demo-project.iam.gserviceaccount.com",
+      "gmail-app-keys serviceAccount:gmail-list-messages@demo-project.iam.gserviceaccount.com",
+    ])
+    error_message = "Authorize must read only the keyset once oauth_client_id is set; the callback and ListMessages read both secrets."
+  }
+
+  assert {
+    condition = (
+      google_cloudfunctions2_function.function["authorize"].service_config[0].environment_variables.OAUTH_CLIENT_ID == "123-abc.apps.googleusercontent.com" &&
+      !contains(keys(google_cloudfunctions2_function.function["authorize"].service_config[0].environment_variables), "OAUTH_CLIENT_SECRET")
+    )
+    error_message = "Authorize must get OAUTH_CLIENT_ID and no OAUTH_CLIENT_SECRET."
+  }
+
+  assert {
+    condition = alltrue([
+      for k in ["callback", "listmessages"] :
+      google_cloudfunctions2_function.function[k].service_config[0].environment_variables.OAUTH_CLIENT_SECRET == "projects/demo-project/secrets/gmail-oauth-client/versions/latest" &&
+      google_cloudfunctions2_function.function[k].service_config[0].environment_variables.OAUTH_CLIENT_ID == "123-abc.apps.googleusercontent.com"
+    ])
+    error_message = "OAuthCallback and ListMessages need the client JSON (and get the id to check it against)."
+  }
+}
+
+run "return_urls_are_https_exact_urls_or_prefixes" {
+  command = plan
+
+  variables {
+    allowed_return_urls = ["https://app.example.com/oauth/done?tab=1", "https://app.example.com/app/*", "https://app.example.com:8443/", "https://other.example.com/*"]
+  }
+
+  assert {
+    condition     = google_cloudfunctions2_function.function["authorize"].service_config[0].environment_variables.ALLOWED_RETURN_URLS == "https://app.example.com/oauth/done?tab=1,https://app.example.com/app/*,https://app.example.com:8443/,https://other.example.com/*"
+    error_message = "ALLOWED_RETURN_URLS must be the allowed_return_urls, comma-joined."
+  }
+}
+
+run "return_urls_refuse_http_even_on_localhost" {
+  command = plan
+
+  variables {
+    allowed_return_urls = ["http://localhost:3000/"]
+  }
+
+  expect_failures = [var.allowed_return_urls]
+}
+
+run "return_urls_refuse_a_bare_fragment" {
+  command = plan
+
+  variables {
+    allowed_return_urls = ["https://app.example.com/ok", "https://app.example.com/done#"]
+  }
+
+  expect_failures = [var.allowed_return_urls]
+}
+
+run "return_urls_refuse_userinfo" {
+  command = plan
+
+  variables {
+    allowed_return_urls = ["https://app.example.com/ok", "https://u@app.example.com/"]
+  }
+
+  expect_failures = [var.allowed_return_urls]
+}
+
+run "return_urls_refuse_a_wildcard_not_after_a_slash" {
+  command = plan
+
+  variables {
+    allowed_return_urls = ["https://app.example.com/ok", "https://app.example.com/app*"]
+  }
+
+  expect_failures = [var.allowed_return_urls]
+}
+
+run "return_urls_refuse_a_wildcard_inside_the_path" {
+  command = plan
+
+  variables {
+    allowed_return_urls = ["https://app.example.com/ok", "https://app.example.com/*/x"]
+  }
+
+  expect_failures = [var.allowed_return_urls]
+}
+
+run "return_urls_refuse_a_comma" {
+  command = plan
+
+  variables {
+    allowed_return_urls = ["https://app.example.com/ok", "https://app.example.com/a,b"]
+  }
+
+  expect_failures = [var.allowed_return_urls]
 }
