@@ -21,6 +21,7 @@ import (
 	"example.com/gmailoauth/internal/local/devserver"
 	"example.com/gmailoauth/internal/local/devtest"
 	"example.com/gmailoauth/internal/local/sandbox"
+	"example.com/gmailoauth/internal/oauthflow"
 	"example.com/gmailoauth/internal/store"
 	"example.com/gmailoauth/internal/store/memstore"
 )
@@ -336,6 +337,17 @@ func TestRealAnswersMatchTheSpec(t *testing.T) {
 	d.want(d.do("POST", "/authorize", "/authorize", jsonCT, `{"state":"with space"}`), 400, "invalid_request")
 	d.want(d.do("POST", "/authorize", "/authorize", jsonCT, `{"return_to":"https://evil.example.net/"}`), 400, "invalid_return_to")
 	d.want(d.do("POST", "/authorize", "/authorize", jsonCT, `{"state":"`+strings.Repeat("a", 17<<10)+`"}`), 413, "request_too_large")
+	// Past the bound on pending authorizations (made tiny here).
+	deps, err := st.Server.App.Deps(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := deps.Flow.Pending
+	deps.Flow.Pending = oauthflow.NewPendingStates(1, 1)
+	d.authorizeURL("login_hint=" + email)
+	d.want(d.do("GET", "/authorize", "/authorize?login_hint="+email, nil, ""), 429, "rate_limited")
+	d.want(d.do("POST", "/authorize", "/authorize", jsonCT, "{}"), 429, "rate_limited")
+	deps.Flow.Pending = bound
 
 	// Callback: success as JSON and as a redirect, then every failure.
 	session, userID := d.connect(email)
@@ -483,6 +495,15 @@ func TestRealAnswersMatchTheSpec(t *testing.T) {
 	ft.off()
 	d.want(d.do("DELETE", "/authorize", "/authorize", with(auth, "Origin", appOrigin), ""), 204, "")
 	d.want(d.do("DELETE", "/authorize", "/authorize", auth, ""), 204, "")
+	// A stored token that cannot be read: deleted, not revoked at Google.
+	session, frank := d.connect("frank@example.com")
+	if _, err := fs.UpdateCredential(context.Background(), frank, func(c *store.Credential) (*store.Credential, error) {
+		c.RefreshToken.KeyID = "enc-retired"
+		return c, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d.want(d.do("DELETE", "/authorize", "/authorize", bearer(session), ""), 200, "")
 
 	// Storage down (503 unavailable) or failing (500 internal).
 	session, _ = d.connect("dave@example.com")

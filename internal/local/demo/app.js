@@ -208,16 +208,18 @@ async function disconnect() {
   if (working) return;
   const s = store.get('session');
   busy(true, 'Disconnecting…');
+  let res = null;
   try {
-    // Revokes the grant at Google and deletes the stored refresh token. 204.
-    if (s) await api('DELETE', '/authorize', { session: s });
+    // Revokes the grant at Google and deletes the stored refresh token: 204.
+    // 200 {revoked_at_google: false, message}: deleted, but not revoked.
+    if (s) res = await api('DELETE', '/authorize', { session: s });
   } catch (e) {
     if (e.code !== 'invalid_session' && e.code !== 'missing_session') { busy(false); showError(e); return; }
   }
   store.del('session', 'expires', 'who');
   busy(false);
   clearMessages();
-  notice('Disconnected: the grant was revoked and the stored token deleted.', 'info');
+  notice(res && res.message ? res.message : 'Disconnected: the grant was revoked and the stored token deleted.', 'info');
   render();
 }
 
