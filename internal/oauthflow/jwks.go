@@ -64,11 +64,10 @@ type signingKeys struct {
 // It returns errKeysUnavailable when the keys are needed and the JWKS does
 // not answer; any other problem with raw is left to the verification.
 func (k *signingKeys) prepare(ctx context.Context, raw string) error {
-	jws, err := jose.ParseSigned(raw, k.algs)
-	if err != nil || len(jws.Signatures) != 1 {
+	kid, ok := keyIDOf(raw, k.algs)
+	if !ok {
 		return nil // malformed: the verifier says so
 	}
-	kid := jws.Signatures[0].Header.KeyID
 	k.mu.Lock()
 	known := slices.ContainsFunc(k.keys, func(j jose.JSONWebKey) bool { return kid == "" || j.KeyID == kid })
 	wait := jwksRefetchInterval
@@ -103,6 +102,15 @@ func (k *signingKeys) prepare(ctx context.Context, raw string) error {
 	}
 }
 
+// keyIDOf returns the key id of a compact JWS with one signature of algs.
+func keyIDOf(raw string, algs []jose.SignatureAlgorithm) (string, bool) {
+	jws, err := jose.ParseSignedCompact(raw, algs)
+	if err != nil || len(jws.Signatures) != 1 {
+		return "", false
+	}
+	return jws.Signatures[0].Header.KeyID, true
+}
+
 // fetch reads the JWKS and replaces the cached keys.
 func (k *signingKeys) fetch(ctx context.Context) error {
 	k.mu.Lock()
@@ -113,7 +121,7 @@ func (k *signingKeys) fetch(ctx context.Context) error {
 	defer k.mu.Unlock()
 	k.failed, k.inflight = err != nil, false
 	if err != nil {
-		return fmt.Errorf("%w: %v", errKeysUnavailable, err)
+		return fmt.Errorf("%w: %w", errKeysUnavailable, err)
 	}
 	k.keys = keys
 	return nil
@@ -153,7 +161,7 @@ func (k *signingKeys) get(ctx context.Context) ([]jose.JSONWebKey, error) {
 
 // VerifySignature implements oidc.KeySet against the cached keys only.
 func (k *signingKeys) VerifySignature(_ context.Context, raw string) ([]byte, error) {
-	jws, err := jose.ParseSigned(raw, k.algs)
+	jws, err := jose.ParseSignedCompact(raw, k.algs)
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, errors.New("malformed JWS")
 	}

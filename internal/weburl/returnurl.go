@@ -48,7 +48,7 @@ func ParseReturnURL(raw string) (ReturnURL, error) {
 	s := strings.TrimSuffix(raw, "*")
 	u, err := parseWebURL(s)
 	if err != nil {
-		return ReturnURL{}, fmt.Errorf("return URL %q %v", raw, err)
+		return ReturnURL{}, fmt.Errorf("return URL %q %w", raw, err)
 	}
 	if u.Scheme == "http" && !IsLoopback(u.Hostname()) {
 		return ReturnURL{}, fmt.Errorf("return URL %q must use https (http only for localhost)", raw)
