@@ -59,6 +59,7 @@ func TestCodeExchangeFailures(t *testing.T) {
 		{"too slow", devtest.Options{Env: map[string]string{"OUTBOUND_TIMEOUT": "200ms"}}, sandbox.TokenFaults{Latency: 2 * time.Second}, "did not answer in time"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.ReturnPaths = []string{"/app/done"}
 			s := devtest.Start(t, tc.opts)
 			s.Sandbox.SetTokenFaults(tc.faults)
 			returnTo := s.URL + "/app/done"
