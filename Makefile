@@ -7,6 +7,7 @@ PORT      ?= 8080
 PKGS      ?= ./...
 TESTFLAGS ?= -race -count=1
 EMULATOR  := .ci/firestore-emulator
+PUBSUB    := .ci/pubsub-emulator
 TF_DIR    := terraform
 # Linters are installed by version from the Go module proxy into a cache
 # outside the clone; bump a version here to reinstall.
@@ -42,18 +43,20 @@ dev: ## Run the three functions and the Google sandbox on localhost (PORT, defau
 	@PORT=$(PORT) $(DEV_BIN)
 
 .PHONY: dev-firestore
-dev-firestore: ## Like dev, on the Firestore emulator (started and stopped here)
+dev-firestore: ## Like dev, on the Firestore and Pub/Sub emulators (started and stopped here)
 	$(dev-bin)
-	@set -euo pipefail; out=$$($(EMULATOR) start); host=$${out##*=}; \
-	trap '$(EMULATOR) stop' EXIT; \
-	FIRESTORE_EMULATOR_HOST=$$host GOOGLE_CLOUD_PROJECT=demo-dev STORE=firestore PORT=$(PORT) $(DEV_BIN)
+	@set -euo pipefail; trap '$(EMULATOR) stop; $(PUBSUB) stop' EXIT; \
+	out=$$($(EMULATOR) start); host=$${out##*=}; \
+	out=$$($(PUBSUB) start); pshost=$${out##*=}; \
+	FIRESTORE_EMULATOR_HOST=$$host PUBSUB_EMULATOR_HOST=$$pshost GOOGLE_CLOUD_PROJECT=demo-dev STORE=firestore PORT=$(PORT) $(DEV_BIN)
 
 .PHONY: test
-test: ## Run every test; starts the Firestore emulator for them and stops it after
-	@set -euo pipefail; out=$$($(EMULATOR) start); host=$${out##*=}; \
-	trap '$(EMULATOR) stop' EXIT; \
-	echo "Firestore emulator on $$host"; \
-	FIRESTORE_EMULATOR_HOST=$$host $(GO) test $(TESTFLAGS) $(PKGS)
+test: ## Run every test; starts the Firestore and Pub/Sub emulators for them and stops them after
+	@set -euo pipefail; trap '$(EMULATOR) stop; $(PUBSUB) stop' EXIT; \
+	out=$$($(EMULATOR) start); host=$${out##*=}; \
+	out=$$($(PUBSUB) start); pshost=$${out##*=}; \
+	echo "Firestore emulator on $$host, Pub/Sub emulator on $$pshost"; \
+	FIRESTORE_EMULATOR_HOST=$$host PUBSUB_EMULATOR_HOST=$$pshost $(GO) test $(TESTFLAGS) $(PKGS)
 
 .PHONY: test-short
 test-short: ## Run the tests that need no emulator or browser
