@@ -1,7 +1,8 @@
 // Package store defines where the functions keep their state: users' grants
-// (credentials), pending authorizations (states), synced mailboxes, the
-// scheduler sweep's resume point (sweep state) and the project's daily
-// Gmail quota usage. Two
+// (credentials) and the index from their addresses, pending authorizations
+// (states), synced mailboxes and their sync leases, the outbox of events to
+// the app, the scheduler sweep's resume point (sweep state) and the
+// project's daily Gmail quota usage. Two
 // implementations exist: memstore, the embedded default for local runs, and
 // fsstore, Cloud Firestore in Native mode. Both pass the contract suite in
 // storetest, so the embedded default cannot drift from production.
@@ -12,7 +13,10 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"strings"
 	"time"
 
 	"example.com/gmailoauth/internal/apperr"
@@ -118,6 +122,12 @@ type Mailbox struct {
 	// SaveSync then writes nothing unless that grant is still stored
 	// (ErrGrantGone), so a sync never outlives a disconnect.
 	Grant string
+	// The mailbox's Gmail watch (users.watch): when it was made or last
+	// renewed, when Gmail stops sending notifications unless it is renewed,
+	// and the mailbox historyId Gmail answered. Zero when there is none.
+	WatchedAt       time.Time
+	WatchExpiration time.Time
+	WatchHistoryID  uint64
 }
 
 // MessageMeta is the synced metadata of one message, stored at
@@ -230,6 +240,47 @@ type Store interface {
 	// checkpoint, ordered, starting after `after` ("" = from the start). The
 	// sweep uses it to find mailboxes whose credential is gone.
 	ListMailboxIDs(ctx context.Context, after string, limit int) ([]string, error)
+
+	// ---- Push and events to the app (push.go in each implementation) ----
+
+	// ChangeCredential runs fn in a transaction over credentials/{userID}
+	// like UpdateCredential, and applies the change fn returns in that same
+	// transaction: the credential written or deleted, the email index kept in
+	// step with it, events appended to the outbox. It returns what is stored
+	// afterwards (nil when nothing is). A nil change writes nothing. An error
+	// from fn aborts the transaction and is returned unchanged.
+	// UpdateCredential and DeleteCredential are ChangeCredential without
+	// events.
+	ChangeCredential(ctx context.Context, userID string, fn ChangeFunc) (*Credential, error)
+	// UserIDByEmail returns the user whose credential has email (compared
+	// without case), through the index kept with the credentials, or
+	// ErrNotFound.
+	UserIDByEmail(ctx context.Context, email string) (string, error)
+	// SaveSyncEvents is SaveSync that also appends events to the outbox. The
+	// events are committed no later than the checkpoint, so a checkpoint is
+	// never saved without the events of the changes it covers; a sync
+	// interrupted before the checkpoint runs again from the previous one and
+	// writes the same events again (same ids, so each is stored once).
+	SaveSyncEvents(ctx context.Context, userID string, mb *Mailbox, upserts []*MessageMeta, deletes []string, events []*OutboxEvent) error
+	// ListOutbox returns up to limit events not yet published, oldest first
+	// (by Seq): userID's, or every user's when userID is "". A limit <= 0
+	// means no limit.
+	ListOutbox(ctx context.Context, userID string, limit int) ([]*OutboxEvent, error)
+	// DeleteOutbox deletes published events by id; unknown ids are ignored.
+	DeleteOutbox(ctx context.Context, ids []string) error
+	// ClaimSync takes userID's sync lease for owner until now+ttl, unless
+	// another owner holds an unexpired one. Either way historyID (a mailbox
+	// history id some caller wants synced; 0 = none) is recorded in the
+	// lease, so the holder syncs again when it finishes (see FinishSync). It
+	// reports whether owner now holds the lease.
+	ClaimSync(ctx context.Context, userID, owner string, historyID uint64, now time.Time, ttl time.Duration) (bool, error)
+	// FinishSync ends owner's round of syncing userID, which brought the
+	// mirror to history id synced. When a caller meanwhile wanted a later
+	// history id, owner keeps the lease until now+ttl and FinishSync reports
+	// true: sync again. Otherwise the lease is released and the wanted
+	// history id cleared (synced covers it). A lease owner no longer holds is
+	// left alone (false).
+	FinishSync(ctx context.Context, userID, owner string, synced uint64, now time.Time, ttl time.Duration) (bool, error)
 }
 
 // ErrInvalidDay is returned for a quota usage day that is not a date
@@ -242,4 +293,56 @@ func CheckQuotaUsage(day string, units int64) error {
 		return ErrInvalidDay
 	}
 	return nil
+}
+
+// CredentialChange is what a ChangeFunc decides: the credential to write
+// (nil = keep the current one) or Delete, and events to append to the
+// outbox in the same transaction.
+type CredentialChange struct {
+	Credential *Credential
+	// Delete deletes the credential and its email index entry.
+	Delete bool
+	// Events are appended to the outbox with the change.
+	Events []*OutboxEvent
+	// Reindex writes the email index entry of the stored credential even
+	// when its email did not change (credentials stored before the index
+	// existed).
+	Reindex bool
+}
+
+// ChangeFunc receives the current credential (a copy, or nil when none is
+// stored) and returns the change to make, or nil for none. It may run more
+// than once (transactions retry), so it must not have side effects.
+type ChangeFunc func(cur *Credential) (*CredentialChange, error)
+
+// OutboxEvent is an event to the app waiting to be published, stored at
+// outbox/{ID} (its event id, so writing one again stores it once).
+type OutboxEvent struct {
+	ID     string
+	UserID string
+	Type   string
+	// Body is the JSON published.
+	Body []byte
+	// Seq orders the outbox: it is assigned by the store when the event is
+	// written, increasing with every write, so a user's events (written one
+	// sync at a time) are drained in the order they happened.
+	Seq       int64
+	CreatedAt time.Time
+}
+
+// Clone returns a deep copy of e.
+func (e *OutboxEvent) Clone() *OutboxEvent {
+	if e == nil {
+		return nil
+	}
+	d := *e
+	d.Body = append([]byte(nil), e.Body...)
+	return &d
+}
+
+// EmailKey is the email index's key of an address: the SHA-256 (hex) of the
+// address trimmed and lower-cased, so the index holds no address in clear.
+func EmailKey(email string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
+	return hex.EncodeToString(sum[:])
 }

@@ -10,6 +10,9 @@
 //	mailboxes/{sub}/messages/{id}        store.MessageMeta (ID is the document ID)
 //	sync_state/sweep                     store.SweepState: the scheduler sweep's resume point
 //	quota_usage/{YYYY-MM-DD}             the project's Gmail quota units of a UTC day (quota.go)
+//	credential_emails/{sha256(email)}    the email index: {user_id} (push.go)
+//	outbox/{event id}                    events to the app not yet published (push.go)
+//	sync_leases/{sub}                    who is syncing the user's mailbox (push.go)
 //
 // Queries need no composite index: ListCredentials filters on status by
 // equality and orders by document ID, which the automatic single-field index
@@ -213,62 +216,23 @@ func (s *Store) GetCredential(ctx context.Context, userID string) (*store.Creden
 	return decodeCredential(snap)
 }
 
-// UpdateCredential implements store.Store. fn runs inside a Firestore
-// transaction (pessimistic: the read locks the document until commit) and
-// runs again when the transaction is retried. Calls for one user from this
-// Store take turns, so fn must not call the Store itself.
+// UpdateCredential implements store.Store: ChangeCredential without
+// events. fn runs inside a Firestore transaction (pessimistic: the read locks
+// the document until commit) and runs again when the transaction is retried.
+// Calls for one user from this Store take turns, so fn must not call the
+// Store itself.
 func (s *Store) UpdateCredential(ctx context.Context, userID string, fn store.UpdateFunc) (*store.Credential, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := checkUserID(userID); err != nil {
-		return nil, err
-	}
-	unlock, err := s.locks.lock(ctx, CredentialsCollection+"/"+userID)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	ref := s.credRef(userID)
-	var (
-		out   *store.Credential
-		fnErr error
-	)
-	err = s.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		out, fnErr = nil, nil
-		var cur *store.Credential
-		snap, err := tx.Get(ref)
-		switch {
-		case isNotFound(err):
-		case err != nil:
-			return err
-		default:
-			if cur, err = decodeCredential(snap); err != nil {
-				return err
-			}
+	return s.ChangeCredential(ctx, userID, func(cur *store.Credential) (*store.CredentialChange, error) {
+		next, err := fn(cur)
+		if err != nil || next == nil {
+			return nil, err
 		}
-		next, err := fn(cur.Clone())
-		if err != nil {
-			fnErr = err
-			return err
-		}
-		if next == nil {
-			out = cur
-			return nil
-		}
-		out = stored(next, userID)
-		return tx.Set(ref, out)
-	}, firestore.MaxAttempts(txAttempts))
-	if fnErr != nil {
-		return nil, fnErr
-	}
-	if err != nil {
-		return nil, mapErr(ctx, "update credential", err)
-	}
-	return out.Clone(), nil
+		return &store.CredentialChange{Credential: next}, nil
+	})
 }
 
-// DeleteCredential implements store.Store.
+// DeleteCredential implements store.Store: ChangeCredential deleting (the
+// email index entry goes with the credential).
 func (s *Store) DeleteCredential(ctx context.Context, userID string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -276,8 +240,10 @@ func (s *Store) DeleteCredential(ctx context.Context, userID string) error {
 	if !validID(userID) {
 		return nil // it cannot exist
 	}
-	_, err := s.credRef(userID).Delete(ctx)
-	return mapErr(ctx, "delete credential", err)
+	_, err := s.ChangeCredential(ctx, userID, func(*store.Credential) (*store.CredentialChange, error) {
+		return &store.CredentialChange{Delete: true}, nil
+	})
+	return err
 }
 
 // ListCredentials implements store.Store. A limit <= 0 means no limit.
@@ -383,6 +349,9 @@ type mailboxDoc struct {
 	PendingHistoryID  int64     `firestore:"pending_history_id"`
 	MessageCount      int64     `firestore:"message_count"`
 	Grant             string    `firestore:"grant"`
+	WatchedAt         time.Time `firestore:"watched_at"`
+	WatchExpiration   time.Time `firestore:"watch_expiration"`
+	WatchHistoryID    int64     `firestore:"watch_history_id"`
 }
 
 // messageDoc is the stored form of store.MessageMeta.
@@ -407,6 +376,9 @@ func toMailboxDoc(mb *store.Mailbox) *mailboxDoc {
 		PendingHistoryID:  int64(mb.PendingHistoryID),
 		MessageCount:      int64(mb.MessageCount),
 		Grant:             mb.Grant,
+		WatchedAt:         mb.WatchedAt,
+		WatchExpiration:   mb.WatchExpiration,
+		WatchHistoryID:    int64(mb.WatchHistoryID),
 	}
 }
 
@@ -452,6 +424,9 @@ func (s *Store) GetMailbox(ctx context.Context, userID string) (*store.Mailbox, 
 		PendingHistoryID:  uint64(d.PendingHistoryID),
 		MessageCount:      int(d.MessageCount),
 		Grant:             d.Grant,
+		WatchedAt:         d.WatchedAt,
+		WatchExpiration:   d.WatchExpiration,
+		WatchHistoryID:    uint64(d.WatchHistoryID),
 	}, nil
 }
 
@@ -495,16 +470,19 @@ func (s *Store) commit(ctx context.Context, op string, writes []write) error {
 // checkpoint never runs ahead of the messages it describes. An ID both
 // upserted and deleted ends up deleted; a nil mb writes only the messages.
 func (s *Store) SaveSync(ctx context.Context, userID string, mb *store.Mailbox, upserts []*store.MessageMeta, deletes []string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
+	return s.SaveSyncEvents(ctx, userID, mb, upserts, deletes, nil)
+}
+
+// syncWrites returns SaveSync's writes in order: the messages, then more
+// (push.go: the outbox), then the checkpoint.
+func (s *Store) syncWrites(userID string, mb *store.Mailbox, upserts []*store.MessageMeta, deletes []string, more []write) ([]write, error) {
 	if err := checkUserID(userID); err != nil {
-		return err
+		return nil, err
 	}
 	deleted := make(map[string]bool, len(deletes))
 	for _, id := range deletes {
 		if err := checkID(id); err != nil {
-			return fmt.Errorf("fsstore: save sync: message: %w", err)
+			return nil, fmt.Errorf("fsstore: save sync: message: %w", err)
 		}
 		deleted[id] = true
 	}
@@ -512,12 +490,12 @@ func (s *Store) SaveSync(ctx context.Context, userID string, mb *store.Mailbox, 
 	last := make(map[string]int, len(upserts))
 	for i, m := range upserts {
 		if err := checkID(m.ID); err != nil {
-			return fmt.Errorf("fsstore: save sync: message: %w", err)
+			return nil, fmt.Errorf("fsstore: save sync: message: %w", err)
 		}
 		last[m.ID] = i
 	}
 	col := s.messagesCol(userID)
-	writes := make([]write, 0, len(upserts)+len(deletes)+1)
+	writes := make([]write, 0, len(upserts)+len(deletes)+len(more)+1)
 	for i, m := range upserts {
 		if last[m.ID] == i && !deleted[m.ID] {
 			writes = append(writes, write{col.Doc(m.ID), toMessageDoc(m)})
@@ -530,10 +508,11 @@ func (s *Store) SaveSync(ctx context.Context, userID string, mb *store.Mailbox, 
 			writes = append(writes, write{col.Doc(id), nil})
 		}
 	}
+	writes = append(writes, more...)
 	if mb != nil {
 		writes = append(writes, write{s.mailboxRef(userID), toMailboxDoc(mb)})
 	}
-	return s.commitFor(ctx, "save sync", userID, mb, writes)
+	return writes, nil
 }
 
 // ListMailboxMessages implements store.Store. A limit <= 0 means no limit.

@@ -25,6 +25,7 @@ type Store struct {
 	// pruneAt is the number of states at which PutState next drops the
 	// expired ones (see pruneStatesLocked).
 	pruneAt int
+	push    pushState // push.go
 }
 
 var _ store.Store = (*Store)(nil)
@@ -53,40 +54,23 @@ func (s *Store) GetCredential(ctx context.Context, userID string) (*store.Creden
 	return c.Clone(), nil
 }
 
-// UpdateCredential implements store.Store. The whole update runs under the
-// store's lock, which is this implementation's transaction.
+// UpdateCredential implements store.Store: ChangeCredential without events.
 func (s *Store) UpdateCredential(ctx context.Context, userID string, fn store.UpdateFunc) (*store.Credential, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if userID == "" {
-		return nil, store.ErrInvalidUserID
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cur := s.creds[userID]
-	next, err := fn(cur.Clone())
-	if err != nil {
-		return nil, err
-	}
-	if next == nil {
-		return cur.Clone(), nil
-	}
-	next = next.Clone()
-	next.UserID = userID
-	s.creds[userID] = next
-	return next.Clone(), nil
+	return s.ChangeCredential(ctx, userID, func(cur *store.Credential) (*store.CredentialChange, error) {
+		next, err := fn(cur)
+		if err != nil || next == nil {
+			return nil, err
+		}
+		return &store.CredentialChange{Credential: next}, nil
+	})
 }
 
-// DeleteCredential implements store.Store.
+// DeleteCredential implements store.Store: ChangeCredential deleting.
 func (s *Store) DeleteCredential(ctx context.Context, userID string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.creds, userID)
-	return nil
+	_, err := s.ChangeCredential(ctx, userID, func(*store.Credential) (*store.CredentialChange, error) {
+		return &store.CredentialChange{Delete: true}, nil
+	})
+	return err
 }
 
 // ListCredentials implements store.Store.
@@ -162,17 +146,11 @@ func (s *Store) GetMailbox(ctx context.Context, userID string) (*store.Mailbox, 
 
 // SaveSync implements store.Store.
 func (s *Store) SaveSync(ctx context.Context, userID string, mb *store.Mailbox, upserts []*store.MessageMeta, deletes []string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if userID == "" {
-		return store.ErrInvalidUserID
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.grantHeldLocked(userID, mb) {
-		return store.ErrGrantGone
-	}
+	return s.SaveSyncEvents(ctx, userID, mb, upserts, deletes, nil)
+}
+
+// saveSyncLocked is SaveSync with s.mu held.
+func (s *Store) saveSyncLocked(userID string, mb *store.Mailbox, upserts []*store.MessageMeta, deletes []string) {
 	msgs := s.messages[userID]
 	if msgs == nil {
 		msgs = map[string]*store.MessageMeta{}
@@ -191,7 +169,6 @@ func (s *Store) SaveSync(ctx context.Context, userID string, mb *store.Mailbox, 
 		c.UserID = userID
 		s.mailboxes[userID] = &c
 	}
-	return nil
 }
 
 // ListMailboxMessages implements store.Store.
