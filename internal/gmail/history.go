@@ -12,6 +12,9 @@ type HistoryPage struct {
 	Relabeled []string
 	// Labels holds the labels of each Relabeled message after its last change.
 	Labels map[string][]string
+	// LabelRecords holds the id of the history record of each Relabeled
+	// message's last change, which identifies that change.
+	LabelRecords map[string]uint64
 	// HistoryID is where the next page, or the next sync, starts: the last
 	// record's id when more pages follow, else the mailbox's history id.
 	HistoryID     uint64
@@ -29,6 +32,7 @@ func (p *HistoryPage) Changed() bool {
 func collect(page *gmailv1.ListHistoryResponse) *HistoryPage {
 	added, deleted := map[string]bool{}, map[string]bool{}
 	labels := map[string][]string{}
+	records := map[string]uint64{}
 	var order []string
 	note := func(id string) {
 		if !added[id] && !deleted[id] {
@@ -62,6 +66,7 @@ func collect(page *gmailv1.ListHistoryResponse) *HistoryPage {
 			}
 			note(m.Id)
 			labels[m.Id] = append([]string(nil), m.LabelIds...)
+			records[m.Id] = h.Id
 		}
 		for _, l := range h.LabelsAdded {
 			relabel(l.Message)
@@ -70,7 +75,7 @@ func collect(page *gmailv1.ListHistoryResponse) *HistoryPage {
 			relabel(l.Message)
 		}
 	}
-	out := &HistoryPage{Labels: labels, HistoryID: page.HistoryId, NextPageToken: page.NextPageToken}
+	out := &HistoryPage{Labels: labels, LabelRecords: records, HistoryID: page.HistoryId, NextPageToken: page.NextPageToken}
 	if page.NextPageToken != "" && len(page.History) > 0 {
 		out.HistoryID = page.History[len(page.History)-1].Id
 	}

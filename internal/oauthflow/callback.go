@@ -12,6 +12,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"example.com/gmailoauth/internal/apperr"
+	"example.com/gmailoauth/internal/events"
 	"example.com/gmailoauth/internal/gmail"
 	"example.com/gmailoauth/internal/store"
 )
@@ -260,7 +261,7 @@ func (f *Flow) storeGrant(ctx context.Context, id identity, tok *oauth2.Token, g
 		return "", err
 	}
 	now := f.Now()
-	stored, err := f.Store.UpdateCredential(ctx, id.userID, func(cur *store.Credential) (*store.Credential, error) {
+	stored, err := f.Store.ChangeCredential(ctx, id.userID, func(cur *store.Credential) (*store.CredentialChange, error) {
 		c := cur
 		newGrant := c == nil || c.Status != store.StatusActive || c.Grant == ""
 		switch {
@@ -286,7 +287,10 @@ func (f *Flow) storeGrant(ctx context.Context, id identity, tok *oauth2.Token, g
 		if newGrant {
 			c.Grant = newGrantID()
 		}
-		return c, nil
+		// Reindex: a grant stored before the email index existed gets its
+		// entry at the next consent.
+		return &store.CredentialChange{Credential: c, Reindex: true,
+			Events: f.grantEvents(events.Connected(events.User{ID: id.userID, Email: id.email}, now, granted))}, nil
 	})
 	if err != nil {
 		return "", err

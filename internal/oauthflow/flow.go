@@ -82,6 +82,15 @@ type Flow struct {
 	Log     *slog.Logger
 	// InstanceID names this instance in refresh leases.
 	InstanceID string
+	// Events, when set, writes the events of grant changes (grant.connected,
+	// grant.revoked, grant.disconnected) to the store's outbox in the same
+	// transaction as the change.
+	Events bool
+	// AfterEvents, when set, is called after a revocation or a disconnect
+	// wrote its event, so the event is published soon (the push path drains
+	// the user's outbox). A connection's event is the callback's caller's to
+	// hand on, with the user's first sync.
+	AfterEvents func(ctx context.Context, userID string)
 
 	provider  atomic.Pointer[discovered]
 	discovery singleflight.Group
@@ -320,6 +329,20 @@ func (f *Flow) open(ctx context.Context, userID, field string, s store.Sealed) (
 
 // needsReseal reports whether s was sealed with a key other than ks's primary.
 func needsReseal(ks *keyset.Keyset, s store.Sealed) bool { return ks.NeedsReseal(keyset.Sealed(s)) }
+
+// grantEvents returns evs when the flow writes events, else nil.
+func (f *Flow) grantEvents(evs ...*store.OutboxEvent) []*store.OutboxEvent {
+	if !f.Events {
+		return nil
+	}
+	return evs
+}
+
+func (f *Flow) afterEvents(ctx context.Context, userID string) {
+	if f.Events && f.AfterEvents != nil {
+		f.AfterEvents(ctx, userID)
+	}
+}
 
 func (f *Flow) logger() *slog.Logger {
 	if f.Log != nil {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 
+	"example.com/gmailoauth/internal/events"
 	"example.com/gmailoauth/internal/keyset"
 	"example.com/gmailoauth/internal/store"
 )
@@ -61,13 +62,21 @@ func (f *Flow) Revoke(ctx context.Context, userID, grant string) (RevokeResult, 
 			}
 		}
 	}
-	if err := f.Store.DeleteCredential(ctx, userID); err != nil {
+	now := f.Now()
+	if _, err := f.Store.ChangeCredential(ctx, userID, func(cur *store.Credential) (*store.CredentialChange, error) {
+		if cur == nil {
+			return nil, nil
+		}
+		return &store.CredentialChange{Delete: true,
+			Events: f.grantEvents(events.Disconnected(events.User{ID: userID, Email: cur.Email}, now))}, nil
+	}); err != nil {
 		return res, err
 	}
 	if err := f.Store.DeleteMailbox(ctx, userID); err != nil {
 		return res, err
 	}
 	f.logger().InfoContext(ctx, "user disconnected", slog.String("user_id", userID), slog.Bool("revoked_at_provider", !res.Unrevoked))
+	f.afterEvents(ctx, userID)
 	return res, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"example.com/gmailoauth/internal/apperr"
+	"example.com/gmailoauth/internal/events"
 	"example.com/gmailoauth/internal/keyset"
 	"example.com/gmailoauth/internal/store"
 )
@@ -227,7 +228,9 @@ func (f *Flow) releaseLease(ctx context.Context, userID, owner string) {
 // happened and when. Marking a missing or already revoked grant is a no-op.
 func (f *Flow) MarkRevoked(ctx context.Context, userID, reason string) error {
 	now := f.Now()
-	_, err := f.Store.UpdateCredential(ctx, userID, func(cur *store.Credential) (*store.Credential, error) {
+	changed := false
+	_, err := f.Store.ChangeCredential(ctx, userID, func(cur *store.Credential) (*store.CredentialChange, error) {
+		changed = false
 		if cur == nil || cur.Status == store.StatusRevoked {
 			return nil, nil
 		}
@@ -238,10 +241,13 @@ func (f *Flow) MarkRevoked(ctx context.Context, userID, reason string) error {
 		cur.AccessToken = store.Sealed{}
 		cur.AccessTokenExpiry = time.Time{}
 		cur.RefreshLeaseOwner, cur.RefreshLeaseUntil = "", time.Time{}
-		return cur, nil
+		changed = true
+		return &store.CredentialChange{Credential: cur,
+			Events: f.grantEvents(events.Revoked(events.User{ID: userID, Email: cur.Email}, now, reason))}, nil
 	})
-	if err == nil {
+	if err == nil && changed {
 		f.logger().WarnContext(ctx, "grant marked revoked", slog.String("user_id", userID), slog.String("reason", reason))
+		f.afterEvents(ctx, userID)
 	}
 	return err
 }

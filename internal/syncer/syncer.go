@@ -82,6 +82,11 @@ type Syncer struct {
 	// is logged at one severity whether a request or a sweep met it; nil
 	// logs every failure at WARNING.
 	Severity func(apperr.Code) slog.Level
+	// Events, when set, makes every save carry the events of its changes to
+	// the app (message.added, message.deleted, message.labels_changed,
+	// sync.failed) into the store's outbox, in the same write
+	// (store.SaveSyncEvents); see package events.
+	Events bool
 }
 
 func (s *Syncer) now() time.Time {

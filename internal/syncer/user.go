@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"example.com/gmailoauth/internal/apperr"
+	"example.com/gmailoauth/internal/events"
 	"example.com/gmailoauth/internal/gmail"
 	"example.com/gmailoauth/internal/store"
 )
@@ -31,6 +33,10 @@ type Result struct {
 	Complete bool
 	// Wrote reports whether anything was written to the store.
 	Wrote bool
+	// Events is the number of events to the app the sync wrote.
+	Events int
+
+	user *events.User // whom the events are about, read once (Syncer.who)
 }
 
 var (
@@ -51,19 +57,26 @@ func IsRevoked(err error) bool { return apperr.Is(err, apperr.ReauthorizationReq
 // the history checkpoint expired, or to continue an interrupted one), else an
 // incremental sync from the checkpoint.
 func (s *Syncer) SyncUser(ctx context.Context, userID string) (*Result, error) {
-	if _, err := s.Store.GetCredential(ctx, userID); err != nil {
+	c, err := s.Store.GetCredential(ctx, userID)
+	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return &Result{Kind: KindNone}, ErrUnknownUser
 		}
 		return &Result{Kind: KindNone}, err
 	}
-	return s.syncUser(ctx, userID, func() bool { return false }, nil)
+	return s.syncUserAs(ctx, userID, &events.User{ID: userID, Email: c.Email}, func() bool { return false }, nil)
 }
 
 // syncUser is SyncUser without the credential check; stopping reports the
 // sweep's soft deadline. mb is the already read checkpoint, or nil.
 func (s *Syncer) syncUser(ctx context.Context, userID string, stopping func() bool, mb *store.Mailbox) (*Result, error) {
-	res := &Result{Kind: KindNone}
+	return s.syncUserAs(ctx, userID, nil, stopping, mb)
+}
+
+// syncUserAs is syncUser for a user already read (nil: read it when an
+// event needs it).
+func (s *Syncer) syncUserAs(ctx context.Context, userID string, user *events.User, stopping func() bool, mb *store.Mailbox) (*Result, error) {
+	res := &Result{Kind: KindNone, user: user}
 	if mb == nil {
 		var err error
 		if mb, err = s.Store.GetMailbox(ctx, userID); errors.Is(err, store.ErrNotFound) {
@@ -88,14 +101,52 @@ func (s *Syncer) syncUser(ctx context.Context, userID string, stopping func() bo
 		err = fmt.Errorf("%w: %w", errStopped, err)
 	}
 	if err != nil && !errors.Is(err, errStopped) && !errors.Is(err, errDeferred) && !IsRevoked(err) {
-		s.recordError(ctx, userID, mb, err)
+		s.recordError(ctx, userID, mb, res, err)
 	}
 	return res, err
 }
 
+// who returns whom userID's events are about, reading the credential once
+// per sync (a user disconnected meanwhile has no email).
+func (s *Syncer) who(ctx context.Context, userID string, res *Result) (events.User, error) {
+	if res.user != nil {
+		return *res.user, nil
+	}
+	u := events.User{ID: userID}
+	c, err := s.Store.GetCredential(ctx, userID)
+	switch {
+	case err == nil:
+		u.Email = c.Email
+	case !errors.Is(err, store.ErrNotFound):
+		return u, fmt.Errorf("read the user for events: %w", err)
+	}
+	res.user = &u
+	return u, nil
+}
+
+// save writes one step of a sync: messages, then the checkpoint cp, with the
+// events evs makes of them when the Syncer emits events.
+func (s *Syncer) save(ctx context.Context, userID string, res *Result, cp *store.Mailbox, upserts []*store.MessageMeta, deletes []string,
+	evs func(u events.User, at time.Time) []*store.OutboxEvent) error {
+	if !s.Events || evs == nil {
+		return s.Store.SaveSync(ctx, userID, cp, upserts, deletes)
+	}
+	u, err := s.who(ctx, userID, res)
+	if err != nil {
+		return err
+	}
+	out := evs(u, s.now())
+	if err := s.Store.SaveSyncEvents(ctx, userID, cp, upserts, deletes, out); err != nil {
+		return err
+	}
+	res.Events += len(out)
+	return nil
+}
+
 // recordError keeps the failure on the checkpoint (best effort) so support
 // can see it; the checkpoint itself is unchanged, so the next sync retries.
-func (s *Syncer) recordError(ctx context.Context, userID string, mb *store.Mailbox, err error) {
+// The first failure after a success is told to the app (sync.failed).
+func (s *Syncer) recordError(ctx context.Context, userID string, mb *store.Mailbox, res *Result, err error) {
 	if ctx.Err() != nil {
 		return
 	}
@@ -108,7 +159,17 @@ func (s *Syncer) recordError(ctx context.Context, userID string, mb *store.Mailb
 	}
 	cp := *mb
 	cp.LastError, cp.LastErrorAt = msg, s.now()
-	if serr := s.Store.SaveSync(ctx, userID, &cp, nil, nil); serr == nil {
+	var evs func(events.User, time.Time) []*store.OutboxEvent
+	if mb.LastError == "" {
+		evs = func(u events.User, at time.Time) []*store.OutboxEvent {
+			code, text := string(apperr.Internal), "the sync failed; it is retried"
+			if e := apperr.As(gmail.AppError(err)); e != nil {
+				code, text = string(e.Code), e.Message
+			}
+			return []*store.OutboxEvent{events.Failed(u, at, mb.HistoryID, code, text)}
+		}
+	}
+	if serr := s.save(ctx, userID, res, &cp, nil, nil, evs); serr == nil {
 		*mb = cp
 	}
 }
@@ -211,7 +272,16 @@ func (s *Syncer) full(ctx context.Context, c *gmail.Client, userID string, mb *s
 			cp.LastSyncAt = s.now()
 			cp.LastError = ""
 		}
-		if err := s.Store.SaveSync(ctx, userID, &cp, metas, deletes); err != nil {
+		if err := s.save(ctx, userID, res, &cp, metas, deletes, func(u events.User, at time.Time) []*store.OutboxEvent {
+			out := make([]*store.OutboxEvent, 0, len(metas)+len(deletes))
+			for _, m := range metas {
+				out = append(out, events.Added(u, at, m))
+			}
+			for _, id := range deletes {
+				out = append(out, events.Deleted(u, at, id))
+			}
+			return out
+		}); err != nil {
 			return err
 		}
 		*mb = cp
@@ -267,12 +337,28 @@ func (s *Syncer) incremental(ctx context.Context, c *gmail.Client, userID string
 			if err != nil {
 				return err
 			}
+			gone, err := s.storedOf(ctx, userID, page.Deleted)
+			if err != nil {
+				return err
+			}
 			cp := *mb
 			cp.HistoryID = page.HistoryID
 			cp.LastSyncAt = s.now()
 			cp.LastError = ""
 			cp.MessageCount = max(0, cp.MessageCount+len(upserts)-len(page.Deleted))
-			if err := s.Store.SaveSync(ctx, userID, &cp, append(upserts, relabeled...), page.Deleted); err != nil {
+			if err := s.save(ctx, userID, res, &cp, append(upserts, relabeled...), page.Deleted, func(u events.User, at time.Time) []*store.OutboxEvent {
+				out := make([]*store.OutboxEvent, 0, len(upserts)+len(relabeled)+len(gone))
+				for _, m := range upserts {
+					out = append(out, events.Added(u, at, m))
+				}
+				for _, m := range relabeled {
+					out = append(out, events.LabelsChanged(u, at, m.ID, m.LabelIDs, page.LabelRecords[m.ID]))
+				}
+				for _, id := range gone {
+					out = append(out, events.Deleted(u, at, id))
+				}
+				return out
+			}); err != nil {
 				return err
 			}
 			*mb = cp
@@ -308,6 +394,24 @@ func (s *Syncer) relabel(ctx context.Context, userID string, page *gmail.History
 		m.LabelIDs = page.Labels[m.ID]
 	}
 	return msgs, nil
+}
+
+// storedOf returns which of ids the mirror holds (for message.deleted
+// events: deleting a message the mirror never had changes nothing). It
+// reads only when the Syncer emits events.
+func (s *Syncer) storedOf(ctx context.Context, userID string, ids []string) ([]string, error) {
+	if !s.Events || len(ids) == 0 {
+		return nil, nil
+	}
+	msgs, err := s.Store.GetMailboxMessages(ctx, userID, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read deleted messages: %w", err)
+	}
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = m.ID
+	}
+	return out, nil
 }
 
 // fetch reads the metadata of ids (a message gone meanwhile is left out: its
