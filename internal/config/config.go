@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"example.com/gmailoauth/internal/gmail"
+	"example.com/gmailoauth/internal/pubsub"
 	"example.com/gmailoauth/internal/weburl"
 )
 
@@ -95,6 +96,30 @@ type Config struct {
 	RevokeURL   string // GOOGLE_REVOKE_URL
 	Issuer      string // GOOGLE_ISSUER
 	GmailAPIURL string // GMAIL_API_URL, ends with "/"
+
+	Push Push // loadPush
+}
+
+// Push configures Gmail's push notifications and the events to the app.
+type Push struct {
+	// Topic is the Pub/Sub topic Gmail's notifications go to
+	// (PUSH_TOPIC, projects/P/topics/T): users.watch names it, GmailPush is
+	// triggered by it, and the callback and the sweep hand users to GmailPush
+	// through it. "" turns push off (the sweep then syncs every user itself).
+	Topic string
+	// EventsTopic is the app's topic, where every change to a mirror or a
+	// grant is published (EVENTS_TOPIC, projects/P/topics/T); "" = no events.
+	EventsTopic string
+	// WatchRenewal is how long a watch lives before the sweep renews it
+	// (PUSH_WATCH_RENEWAL, default 24h; Gmail's watches expire after 7 days).
+	WatchRenewal time.Duration
+	// ResyncAfter is how long a mailbox may go without a sync before the
+	// sweep syncs it anyway, in case notifications were lost
+	// (PUSH_RESYNC_AFTER, default 6h).
+	ResyncAfter time.Duration
+	// EmulatorHost is the Pub/Sub emulator's host:port
+	// (PUBSUB_EMULATOR_HOST; local runs and tests only).
+	EmulatorHost string
 }
 
 // Error lists every problem found in a configuration.
@@ -126,7 +151,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c := &Config{Project: e.get("GOOGLE_CLOUD_PROJECT")}
 	for _, load := range []func(*env, *Config){
 		loadSecrets, loadOAuth, loadReturnURLs, loadScheduler, loadSync, loadQuota, loadTimeouts, loadStore, loadEndpoints,
-		loadPlatform,
+		loadPlatform, loadPush,
 	} {
 		load(e, c)
 	}
@@ -300,6 +325,30 @@ func loadEndpoints(e *env, c *Config) {
 	if !strings.HasSuffix(c.GmailAPIURL, "/") {
 		c.GmailAPIURL += "/"
 	}
+}
+
+// loadPush reads the push notification and events topics and the watch
+// lifecycle.
+func loadPush(e *env, c *Config) {
+	p := &c.Push
+	for _, t := range []struct {
+		key string
+		dst *string
+	}{{"PUSH_TOPIC", &p.Topic}, {"EVENTS_TOPIC", &p.EventsTopic}} {
+		*t.dst = e.get(t.key)
+		if *t.dst == "" {
+			continue
+		}
+		if _, _, err := pubsub.ParseTopic(*t.dst); err != nil {
+			e.bad("%s must be a Pub/Sub topic name projects/PROJECT/topics/TOPIC, got %q", t.key, *t.dst)
+		}
+	}
+	if p.Topic != "" && p.Topic == p.EventsTopic {
+		e.bad("PUSH_TOPIC and EVENTS_TOPIC must be different topics (Gmail's notifications are not the app's events)")
+	}
+	p.WatchRenewal = e.duration("PUSH_WATCH_RENEWAL", 24*time.Hour, time.Hour, 6*24*time.Hour)
+	p.ResyncAfter = e.duration("PUSH_RESYNC_AFTER", 6*time.Hour, 10*time.Minute, 7*24*time.Hour)
+	p.EmulatorHost = e.get("PUBSUB_EMULATOR_HOST")
 }
 
 // integer reads a whole number in [lo, hi], def when unset.

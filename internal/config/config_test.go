@@ -66,6 +66,7 @@ func TestLoadDefaults(t *testing.T) {
 		RevokeURL:               config.DefaultRevokeURL,
 		Issuer:                  config.DefaultIssuer,
 		GmailAPIURL:             config.DefaultGmailURL,
+		Push:                    pushDefaults,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Load mismatch (-want +got):\n%s", diff)
@@ -139,6 +140,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		RevokeURL:               "http://[::1]:9000/revoke",
 		Issuer:                  "https://issuer.example.com",
 		GmailAPIURL:             "http://127.0.0.1:9000/",
+		Push:                    pushDefaults,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Load mismatch (-want +got):\n%s", diff)

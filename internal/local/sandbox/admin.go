@@ -106,6 +106,11 @@ type Stats struct {
 	// GmailBytes is the size of the Gmail answers' bodies, batches
 	// included (not their parts again).
 	GmailBytes int64 `json:"gmail_bytes"`
+	// Notifications of watched mailboxes: published, dropped on purpose
+	// (PushFaults), or not accepted by Config.Notify.
+	Notifications        int `json:"notifications"`
+	NotificationsDropped int `json:"notifications_dropped"`
+	NotificationFailures int `json:"notification_failures"`
 }
 
 func newStats() Stats {
@@ -193,8 +198,10 @@ func (s *Sandbox) AddMessages(email string, n int) []string {
 	mb := s.mailboxFor(email)
 	now := s.now()
 	mb.mu.Lock()
-	defer mb.mu.Unlock()
-	return mb.addMessages(n, now)
+	ids := mb.addMessages(n, now)
+	mb.mu.Unlock()
+	s.mailboxChanged(email)
+	return ids
 }
 
 // DeleteMessages permanently deletes messages, each recorded in history as
@@ -202,8 +209,12 @@ func (s *Sandbox) AddMessages(email string, n int) []string {
 func (s *Sandbox) DeleteMessages(email string, ids ...string) error {
 	mb := s.mailboxFor(email)
 	mb.mu.Lock()
-	defer mb.mu.Unlock()
-	return mb.deleteMessages(ids)
+	err := mb.deleteMessages(ids)
+	mb.mu.Unlock()
+	if err == nil {
+		s.mailboxChanged(email)
+	}
+	return err
 }
 
 // ModifyLabels adds and removes label ids on a message, recorded in history
@@ -211,8 +222,12 @@ func (s *Sandbox) DeleteMessages(email string, ids ...string) error {
 func (s *Sandbox) ModifyLabels(email, id string, add, remove []string) error {
 	mb := s.mailboxFor(email)
 	mb.mu.Lock()
-	defer mb.mu.Unlock()
-	return mb.modifyLabels(id, add, remove)
+	err := mb.modifyLabels(id, add, remove)
+	mb.mu.Unlock()
+	if err == nil {
+		s.mailboxChanged(email)
+	}
+	return err
 }
 
 // SetMailboxSize sets the number of seeded messages of email's mailbox. It
@@ -288,7 +303,9 @@ type UserInfo struct {
 	MailboxSize   int      `json:"mailbox_size"` // seeded size
 	Added         int      `json:"added_messages"`
 	Deleted       int      `json:"deleted_messages"`
-	Knobs         Knobs    `json:"-"`
+	// Watch is the mailbox's watch (users.watch), or null.
+	Watch *WatchInfo `json:"watch"`
+	Knobs Knobs      `json:"-"`
 }
 
 // UserInfo returns a snapshot of email's grant and mailbox.
@@ -305,6 +322,7 @@ func (s *Sandbox) UserInfo(email string) UserInfo {
 	mb.mu.Lock()
 	info.HistoryID, info.MailboxSize, info.Added, info.Deleted = mb.historyID, mb.size, len(mb.added), len(mb.deleted)
 	mb.mu.Unlock()
+	info.Watch = s.Watch(email)
 	return info
 }
 
@@ -400,7 +418,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 // (p is the sandbox's mount path, such as "/sandbox", base its URL).
 func adminHelp(p, base string) string {
 	return strings.NewReplacer("PREFIX", p, "BASE", base).Replace(`Google sandbox admin API (JSON). {email} is the user's address.
-GET      PREFIX/admin/users/{email}                        grant and mailbox snapshot (sub, scopes, history_id)
+GET      PREFIX/admin/users/{email}                        grant and mailbox snapshot (sub, scopes, history_id, watch)
 GET|PUT  PREFIX/admin/users/{email}/knobs                  {"deny_consent","drop_scopes":[..],"withhold_refresh_token","access_token_ttl":"30s",
                                                            "token_type":"mac","id_token":{"omit_claims":["sub"],"extra_audience","azp","forge","email_unverified"}}
 POST     PREFIX/admin/users/{email}/revoke                 revoke the grant (user removed the app)
@@ -415,6 +433,7 @@ GET|PUT  PREFIX/admin/quota                                {"user_per_minute":60
 GET|PUT  PREFIX/admin/token-faults                         {"latency":"100ms","fail_next":1}
 PUT      PREFIX/admin/revoke-faults                        {"status":400,"body":"..."} every revocation answers this; {} ends it
 PUT      PREFIX/admin/jwks-faults                          {"latency":"2s"}
+GET|PUT  PREFIX/admin/push-faults                          {"delay":"2s","drop_next":1,"drop_all":false} notifications of watched mailboxes
 POST     PREFIX/admin/id-token                             {"audience","email","ttl"} -> {"id_token"}
 GET      PREFIX/admin/stats                                counters (quota units by user and by method); POST PREFIX/admin/stats/reset zeroes them
 
@@ -598,6 +617,7 @@ func (s *Sandbox) adminRoutes(m *http.ServeMux) {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"id_token": tok})
 	})
+	s.pushAdminRoutes(m)
 	m.HandleFunc("GET /admin/stats", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Stats())
 	})

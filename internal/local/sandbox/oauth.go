@@ -117,6 +117,7 @@ func (s *Sandbox) revokeGrantLocked(u *user) bool {
 			delete(s.refresh, k)
 		}
 	}
+	s.stopWatch(u.email) // a revoked grant's mailbox is no longer watched
 	return was
 }
 

@@ -21,6 +21,8 @@
 //	GET      /gmail/v1/users/{userId}/labels            users.labels.list
 //	GET      /gmail/v1/users/{userId}/labels/{id}       users.labels.get
 //	POST     /batch/gmail/v1                            batch requests (up to 100 of the calls above)
+//	POST     /gmail/v1/users/{userId}/watch             users.watch (push notifications; see push.go)
+//	POST     /gmail/v1/users/{userId}/stop              users.stop
 //
 // Point gmail.NewService at it with option.WithEndpoint(BaseURL+"/"). See
 // Sandbox.Endpoint, Sandbox.RevokeURL, Sandbox.GmailURL and
@@ -112,6 +114,8 @@
 //	SetTokenFaults(TokenFaults)          PUT    /admin/token-faults            {"latency","fail_next"}
 //	SetRevokeFaults(RevokeFaults)        PUT    /admin/revoke-faults           {"status","body"}
 //	SetJWKSFaults(JWKSFaults)            PUT    /admin/jwks-faults             {"latency"}
+//	SetPushFaults(PushFaults)            PUT    /admin/push-faults             {"delay","drop_next","drop_all"}
+//	Watch(email)                         GET    /admin/users/{email}           ("watch": topic and expiration, or null)
 //	MintIDToken(aud, email, ttl)         POST   /admin/id-token                {"audience","email","ttl"} -> {"id_token"}
 //	Stats()                              GET    /admin/stats
 //	ResetStats()                         POST   /admin/stats/reset
@@ -173,6 +177,9 @@ type Config struct {
 	// QuotaLimits are the Gmail limits enforced; zero fields are Gmail's
 	// (6,000 units per user-minute, 1,200,000 per project-minute).
 	QuotaLimits QuotaLimits
+	// Notify publishes the notifications of watched mailboxes (users.watch)
+	// to their topic; nil = notifications go nowhere.
+	Notify Notifier
 }
 
 // DefaultMailboxSize is the number of seeded messages when none is configured.
@@ -209,6 +216,8 @@ type Sandbox struct {
 
 	statsMu sync.Mutex
 	stats   Stats
+
+	push pushState // push.go
 }
 
 // New returns a Sandbox for cfg. It generates the ID token signing key
@@ -312,6 +321,8 @@ func (s *Sandbox) routes() {
 	gm("GET /gmail/v1/users/{userId}/profile", s.gmailProfile)
 	gm("GET /gmail/v1/users/{userId}/labels", s.gmailListLabels)
 	gm("GET /gmail/v1/users/{userId}/labels/{id}", s.gmailGetLabel)
+	gm("POST /gmail/v1/users/{userId}/watch", s.gmailWatch)
+	gm("POST /gmail/v1/users/{userId}/stop", s.gmailStop)
 	m.HandleFunc("/gmail/", s.gmailNotFound)
 	m.Handle("POST /batch/gmail/v1", s.countBytes(http.HandlerFunc(s.gmailBatch)))
 
