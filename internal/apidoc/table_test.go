@@ -40,6 +40,13 @@ func renderTable(s *spec) string {
 				what := ""
 				if ref, ok := s.at(p + "/content/application~1json/schema/$ref"); ok {
 					what = " " + strings.TrimPrefix(ref.(string), "#/components/schemas/")
+				} else if alts, ok := s.at(p + "/content/application~1json/schema/oneOf"); ok {
+					var names []string
+					for _, a := range alts.([]any) {
+						ref, _ := a.(map[string]any)["$ref"].(string)
+						names = append(names, strings.TrimPrefix(ref, "#/components/schemas/"))
+					}
+					what = " " + strings.Join(names, " or ")
 				} else if st == 302 {
 					what = " redirect"
 				}

@@ -23,7 +23,9 @@ import (
 
 	"example.com/gmailoauth/internal/apperr"
 	"example.com/gmailoauth/internal/config"
+	"example.com/gmailoauth/internal/events"
 	"example.com/gmailoauth/internal/logging"
+	"example.com/gmailoauth/internal/push"
 	"example.com/gmailoauth/internal/secrets"
 	"example.com/gmailoauth/internal/store"
 )
@@ -43,6 +45,13 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives the logs; nil means Cloud Logging JSON on stdout.
 	Logger *slog.Logger
+	// Events replaces the app's topic (EVENTS_TOPIC) with another
+	// publisher, and turns the events on even without EVENTS_TOPIC (the
+	// local runner keeps them in memory).
+	Events events.Publisher
+	// Dispatch replaces publishing to the notification topic (PUSH_TOPIC)
+	// (the local runner delivers in process).
+	Dispatch push.Dispatcher
 }
 
 // Timings of an instance's setup.

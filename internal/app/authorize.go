@@ -8,6 +8,7 @@ import (
 
 	"example.com/gmailoauth/internal/apperr"
 	"example.com/gmailoauth/internal/httpx"
+	"example.com/gmailoauth/internal/logging"
 	"example.com/gmailoauth/internal/oauthflow"
 	"example.com/gmailoauth/internal/session"
 )
@@ -72,6 +73,15 @@ func disconnect(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.Req
 	claims, err := verifySession(ctx, d, r)
 	if err != nil {
 		return err
+	}
+	if d.Push != nil {
+		// Stop Gmail's notifications while the grant still works (best
+		// effort: leftover notifications are acknowledged, the user being
+		// unknown from now on).
+		if err := d.Push.StopWatch(ctx, claims.Subject, claims.Grant); err != nil {
+			d.Log.WarnContext(ctx, "users.stop failed before a disconnect", slog.String("user_id", claims.Subject),
+				slog.String("error", logging.Scrub(err.Error())))
+		}
 	}
 	res, err := d.Flow.Revoke(ctx, claims.Subject, claims.Grant)
 	if err != nil {

@@ -2,11 +2,13 @@ package app
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
 
 	"example.com/gmailoauth/internal/httpx"
+	"example.com/gmailoauth/internal/logging"
 	"example.com/gmailoauth/internal/oauthflow"
 )
 
@@ -36,6 +38,7 @@ func callback(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.Reque
 		redirectWithFragment(w, res.ReturnTo, f)
 		return nil
 	}
+	handOn(ctx, d, res.UserID)
 	if res.ReturnTo == "" {
 		httpx.WriteJSON(w, http.StatusOK, res)
 		return nil
@@ -46,6 +49,25 @@ func callback(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.Reque
 	}
 	redirectWithFragment(w, res.ReturnTo, f)
 	return nil
+}
+
+// handOn hands a new grant to the push path: GmailPush watches the mailbox
+// and runs its first sync within seconds, on an instance of its own, while
+// the browser goes on at once (a sync here would keep the user waiting, and
+// a function's CPU is throttled once it has answered, so it cannot be left
+// running in the background either). Publishing the task takes a few
+// milliseconds; when it fails, the grant stands and the next sweep finds
+// the mailbox unwatched and hands it on.
+func handOn(ctx context.Context, d *Deps, userID string) {
+	if d.Push == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := d.Push.Connected(ctx, userID); err != nil {
+		d.Log.WarnContext(ctx, "handing the new grant to the push path failed; the next sweep picks it up",
+			slog.String("user_id", userID), slog.String("error", logging.Scrub(err.Error())))
+	}
 }
 
 // redirectWithFragment sends the browser to returnTo with values in the URL

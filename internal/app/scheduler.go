@@ -3,11 +3,15 @@ package app
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 
 	"example.com/gmailoauth/internal/apperr"
+	"example.com/gmailoauth/internal/events"
 	"example.com/gmailoauth/internal/httpx"
+	"example.com/gmailoauth/internal/logging"
+	"example.com/gmailoauth/internal/push"
 	"example.com/gmailoauth/internal/syncer"
 )
 
@@ -40,14 +44,19 @@ func schedulerSync(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.
 	if len(body.UserID) > 255 {
 		return apperr.New(apperr.InvalidRequest, "user_id is too long")
 	}
+	if d.Push != nil {
+		return pushSweep(ctx, d, w, body.UserID)
+	}
 	var (
 		sum *syncer.Summary
 		err error
 	)
 	if body.UserID == "" {
 		sum, err = d.Syncer.Sweep(ctx)
+		drainAll(ctx, d)
 	} else {
 		sum, err = d.Syncer.SyncOne(ctx, body.UserID)
+		drainAll(ctx, d)
 	}
 	switch {
 	case errors.Is(err, syncer.ErrUnknownUser):
@@ -59,6 +68,43 @@ func schedulerSync(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.
 	}
 	httpx.WriteJSON(w, http.StatusOK, sum)
 	return nil
+}
+
+// pushSweep is the sweep with push: it decides who is due and hands them
+// to GmailPush through the notification topic (or hands on the one user
+// named), answering a push.SweepSummary.
+func pushSweep(ctx context.Context, d *Deps, w http.ResponseWriter, userID string) error {
+	var (
+		sum *push.SweepSummary
+		err error
+	)
+	if userID == "" {
+		sum, err = d.Push.Sweep(ctx, d.Config.SyncDeadline)
+	} else {
+		sum, err = d.Push.DispatchOne(ctx, userID)
+	}
+	switch {
+	case errors.Is(err, push.ErrUnknownUser):
+		return apperr.New(apperr.UnknownUser, "no grant is stored for this user_id")
+	case err != nil && apperr.As(err) == nil:
+		return apperr.Wrap(apperr.Unavailable, "storage or Pub/Sub did not answer; try again shortly", err)
+	case err != nil:
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, sum)
+	return nil
+}
+
+// drainAll publishes every user's waiting events after a sweep without
+// push (with push, GmailPush publishes them). A failure leaves them for
+// the next sweep.
+func drainAll(ctx context.Context, d *Deps) {
+	if d.Events == nil {
+		return
+	}
+	if _, err := events.Drain(ctx, d.Store, d.Events, ""); err != nil {
+		d.Log.WarnContext(ctx, "publishing events after the sweep failed; the next sweep retries", slog.String("error", logging.Scrub(err.Error())))
+	}
 }
 
 // authenticateScheduler accepts only a valid Google-signed OIDC token of

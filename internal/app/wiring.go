@@ -19,10 +19,13 @@ import (
 
 	"example.com/gmailoauth/internal/apperr"
 	"example.com/gmailoauth/internal/config"
+	"example.com/gmailoauth/internal/events"
 	"example.com/gmailoauth/internal/gmail"
 	"example.com/gmailoauth/internal/httpx"
 	"example.com/gmailoauth/internal/keyset"
 	"example.com/gmailoauth/internal/oauthflow"
+	"example.com/gmailoauth/internal/pubsub"
+	"example.com/gmailoauth/internal/push"
 	"example.com/gmailoauth/internal/secrets"
 	"example.com/gmailoauth/internal/session"
 	"example.com/gmailoauth/internal/store"
@@ -57,6 +60,11 @@ type Deps struct {
 	// Warnings are what Build found suspicious but not fatal, in plain
 	// words (each is logged too); the local runner prints them at start.
 	Warnings []string
+	// Events publishes the outbox to the app (nil: no events); Push is the
+	// push path (nil: PUSH_TOPIC is not set, and the sweep syncs everyone
+	// itself).
+	Events events.Publisher
+	Push   *push.Service
 
 	keys *keyset.Holder
 }
@@ -190,6 +198,9 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Deps, error)
 		Deadline:        cfg.SyncDeadline,
 		Severity:        httpx.Severity,
 	}
+	if err := buildPush(ctx, d, opts); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -206,6 +217,60 @@ func secretSetting(isFile bool, smKey, fileKey string) string {
 // requests, or a pause Gmail asked for) before it is answered 429
 // rate_limited with the wait as Retry-After.
 const FrontendPatience = gmail.DefaultPatience
+
+// buildPush wires the events to the app and the push path, when
+// configured: Pub/Sub clients for EVENTS_TOPIC and PUSH_TOPIC unless
+// Options replace them.
+func buildPush(ctx context.Context, d *Deps, opts Options) error {
+	cfg := d.Config.Push
+	clients := map[string]*pubsub.Client{}
+	client := func(topic string) (*pubsub.Client, error) {
+		project, _, err := pubsub.ParseTopic(topic)
+		if err != nil {
+			return nil, err
+		}
+		if c := clients[project]; c != nil {
+			return c, nil
+		}
+		c, err := pubsub.New(ctx, project, pubsub.Options{EmulatorHost: cfg.EmulatorHost})
+		if err != nil {
+			return nil, err
+		}
+		clients[project] = c
+		return c, nil
+	}
+	d.Events = opts.Events
+	if d.Events == nil && cfg.EventsTopic != "" {
+		c, err := client(cfg.EventsTopic)
+		if err != nil {
+			return err
+		}
+		d.Events = topicEvents{c: c, topic: cfg.EventsTopic}
+	}
+	d.Syncer.Events = d.Events != nil
+	d.Flow.Events = d.Events != nil
+	if cfg.Topic == "" {
+		return nil
+	}
+	disp := opts.Dispatch
+	if disp == nil {
+		c, err := client(cfg.Topic)
+		if err != nil {
+			return err
+		}
+		disp = topicDispatch{c: c, topic: cfg.Topic}
+	}
+	d.Push = &push.Service{
+		Store: d.Store, Syncer: d.Syncer, Gmail: d.Syncer.Gmail, Events: d.Events, Dispatch: disp, Topic: cfg.Topic,
+		WatchRenewal: cfg.WatchRenewal, ResyncAfter: cfg.ResyncAfter,
+		Owner: d.Flow.InstanceID, Now: d.Now, Log: d.Log,
+	}
+	// With push, a quiet mailbox's sync records that it is current, so the
+	// sweep can tell it from one whose notifications were lost.
+	d.Syncer.Touch = time.Minute
+	d.Flow.AfterEvents = d.Push.Kick
+	return nil
+}
 
 // FrontendRetry is how a frontend request retries Gmail's 429s and 5xx: a
 // few quick tries within the request's deadline, since a person is waiting.

@@ -87,6 +87,11 @@ type Syncer struct {
 	// sync.failed) into the store's outbox, in the same write
 	// (store.SaveSyncEvents); see package events.
 	Events bool
+	// Touch, when positive, makes a sync that finds no change still record
+	// that the mirror is current (LastSyncAt) once the last record is older
+	// than Touch, so a quiet mailbox does not look neglected (push: the
+	// sweep syncs mailboxes with no sync for a while).
+	Touch time.Duration
 }
 
 func (s *Syncer) now() time.Time {

@@ -35,6 +35,9 @@ type Result struct {
 	Wrote bool
 	// Events is the number of events to the app the sync wrote.
 	Events int
+	// HistoryID is the mirror's checkpoint after the sync (0 while a first
+	// sync is not complete).
+	HistoryID uint64
 
 	user *events.User // whom the events are about, read once (Syncer.who)
 }
@@ -42,11 +45,14 @@ type Result struct {
 var (
 	// ErrUnknownUser means no credential is stored for the user.
 	ErrUnknownUser = errors.New("syncer: unknown user")
-	// errStopped means the sweep's deadline stopped a sync between pages.
-	errStopped = errors.New("syncer: stopped before the deadline")
-	// errDeferred means a first sync saved its newest mail and left the
+	// ErrStopped means a deadline stopped a sync between pages; its progress
+	// is saved and the next sync continues it.
+	ErrStopped = errors.New("syncer: stopped before the deadline")
+	errStopped = ErrStopped
+	// ErrDeferred means a first sync saved its newest mail and left the
 	// older for the next day: the day's Gmail usage is near the threshold.
-	errDeferred = errors.New("syncer: older mail deferred to the next day (Gmail usage near the daily threshold)")
+	ErrDeferred = errors.New("syncer: older mail deferred to the next day (Gmail usage near the daily threshold)")
+	errDeferred = ErrDeferred
 )
 
 // IsRevoked reports whether err means the user's grant is gone or revoked
@@ -65,6 +71,21 @@ func (s *Syncer) SyncUser(ctx context.Context, userID string) (*Result, error) {
 		return &Result{Kind: KindNone}, err
 	}
 	return s.syncUserAs(ctx, userID, &events.User{ID: userID, Email: c.Email}, func() bool { return false }, nil)
+}
+
+// SyncUserWithin is SyncUser that stops between pages before ctx's deadline
+// (a tenth of the time left, at least a second, before it) or SYNC_DEADLINE,
+// saving its progress: it then returns ErrStopped, and the next sync
+// continues where it stopped.
+func (s *Syncer) SyncUserWithin(ctx context.Context, userID string) (*Result, error) {
+	c, err := s.Store.GetCredential(ctx, userID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return &Result{Kind: KindNone}, ErrUnknownUser
+		}
+		return &Result{Kind: KindNone}, err
+	}
+	return s.syncUserAs(ctx, userID, &events.User{ID: userID, Email: c.Email}, s.stopAt(ctx, s.now()), nil)
 }
 
 // syncUser is SyncUser without the credential check; stopping reports the
@@ -102,6 +123,9 @@ func (s *Syncer) syncUserAs(ctx context.Context, userID string, user *events.Use
 	}
 	if err != nil && !errors.Is(err, errStopped) && !errors.Is(err, errDeferred) && !IsRevoked(err) {
 		s.recordError(ctx, userID, mb, res, err)
+	}
+	if mb.PendingHistoryID == 0 {
+		res.HistoryID = mb.HistoryID
 	}
 	return res, err
 }
@@ -328,7 +352,8 @@ func (s *Syncer) incremental(ctx context.Context, c *gmail.Client, userID string
 		if err != nil {
 			return err
 		}
-		if page.Changed() || page.HistoryID != mb.HistoryID || mb.LastError != "" {
+		touch := s.Touch > 0 && s.now().Sub(mb.LastSyncAt) >= s.Touch
+		if page.Changed() || page.HistoryID != mb.HistoryID || mb.LastError != "" || touch {
 			upserts, err := s.fetch(ctx, c, page.Added)
 			if err != nil {
 				return err

@@ -151,6 +151,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	if err != nil {
 		return fail("cannot start", []string{err.Error()})
 	}
+	defer srv.Close()
 	cctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	err = srv.Check(cctx)
 	cancel()

@@ -262,7 +262,7 @@ func TestListMessagesBadPaths(t *testing.T) {
 // frontend gets 401 reauthorization_required.
 func TestRefreshInvalidGrant(t *testing.T) {
 	st := memstore.New()
-	s := devtest.Start(t, devtest.Options{Store: st})
+	s := devtest.Start(t, devtest.Options{Store: st, NoPush: true}) // counts the frontend's own calls
 	const email = "carol@example.com"
 	session, userID := s.Connect(t, email)
 	if r := s.Get(t, "/list-messages?max_results=1", devtest.Bearer(session)); r.Status != http.StatusOK {

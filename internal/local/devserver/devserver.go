@@ -21,8 +21,10 @@ import (
 
 	"example.com/gmailoauth/internal/app"
 	"example.com/gmailoauth/internal/config"
+	"example.com/gmailoauth/internal/events"
 	"example.com/gmailoauth/internal/keyset"
 	"example.com/gmailoauth/internal/local/demo"
+	"example.com/gmailoauth/internal/local/pushbus"
 	"example.com/gmailoauth/internal/local/sandbox"
 	"example.com/gmailoauth/internal/secrets"
 	"example.com/gmailoauth/internal/store"
@@ -57,6 +59,10 @@ type Options struct {
 	Now      func() time.Time
 	// Transport for outbound calls; nil = http.DefaultTransport.
 	Transport http.RoundTripper
+	// NoPush leaves push off (no watch, no GmailPush work in the
+	// background; the sweep syncs everyone itself), for tests that count
+	// a frontend request's own calls. The events stay on.
+	NoPush bool
 }
 
 // Server is the assembled local stack.
@@ -72,11 +78,24 @@ type Server struct {
 	// DemoBaseURL's origin. Nil without a DemoBaseURL.
 	DemoHandler http.Handler
 	DemoBaseURL string
+	// Events keeps the events to the app, for GET /dev/events: published to
+	// it directly (memory), or received from the Pub/Sub emulator's events
+	// topic through a pull subscription (PUBSUB_EMULATOR_HOST set).
+	Events *events.Memory
+	// Bus delivers the notification topic's messages to GmailPush in
+	// process when no Pub/Sub emulator is configured; nil otherwise.
+	Bus *pushbus.Bus
+	// PushTopic and EventsTopic are the topics configured ("" = none).
+	PushTopic, EventsTopic string
 
 	lookup      func(string) string // the configuration the functions see
 	callerStore bool                // Options.Store was set
 	memoryKeys  bool                // the app keyset was generated in memory
 	warnings    []string            // found by Check, for the walkthrough
+	pushDesc    string
+	log         *slog.Logger
+	notify      sandbox.Notifier // where the sandbox's notifications go
+	closers     []func()
 }
 
 // Check builds the functions' dependencies now, with the same configuration
@@ -200,7 +219,10 @@ func New(opts Options) (*Server, error) {
 		env["ALLOWED_RETURN_URLS"] = strings.Join(urls, ",")
 	}
 
-	s := &Server{BaseURL: base, DemoBaseURL: demoBase}
+	s := &Server{BaseURL: base, DemoBaseURL: demoBase, log: opts.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
 	mem := secrets.Memory{}
 	realClient := getenv("OAUTH_CLIENT_SECRET") != "" || getenv("OAUTH_CLIENT_SECRET_FILE") != ""
 	if !realClient {
@@ -212,6 +234,7 @@ func New(opts Options) (*Server, error) {
 			RedirectURIs: []string{base + "/callback"},
 			Now:          opts.Now,
 			Logger:       opts.Logger,
+			Notify:       func(topic string, data []byte) error { return s.notifyVia(topic, data) },
 		})
 		if err != nil {
 			return nil, err
@@ -226,6 +249,10 @@ func New(opts Options) (*Server, error) {
 		env["GMAIL_API_URL"] = base + "/sandbox/"
 		set("SCHEDULER_SERVICE_ACCOUNT", SandboxSchedulerAccount)
 		set("SCHEDULER_AUDIENCE", base+"/list-messages")
+	}
+	ps, err := s.pushEnv(getenv, set, env, realClient || opts.NoPush)
+	if err != nil {
+		return nil, err
 	}
 	if getenv("APP_KEYS_SECRET") == "" && getenv("APP_KEYS_FILE") == "" {
 		ref, err := devKeys(opts.StateDir, mem)
@@ -245,12 +272,15 @@ func New(opts Options) (*Server, error) {
 	s.callerStore = opts.Store != nil
 	s.memoryKeys = env["APP_KEYS_FILE"] == memoryKeysRef
 	s.App = app.New(app.Options{Getenv: lookup, Store: opts.Store, Logger: opts.Logger, Now: opts.Now, Transport: opts.Transport,
-		Secrets: devSecrets{memory: mem, file: secrets.NewFileSource(), sm: secrets.NewSecretManagerSource()}})
+		Secrets: devSecrets{memory: mem, file: secrets.NewFileSource(), sm: secrets.NewSecretManagerSource()},
+		Events:  ps.events, Dispatch: ps.dispatch})
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/authorize", s.App.Authorize)
 	mux.HandleFunc("/callback", s.App.OAuthCallback)
 	mux.HandleFunc("/list-messages", s.App.ListMessages)
+	mux.HandleFunc(PushPath+"/", s.servePush)
+	mux.HandleFunc("/dev/events", s.serveEvents(origins))
 	if s.Sandbox != nil {
 		mux.Handle("/sandbox/", http.StripPrefix("/sandbox", s.Sandbox))
 	}
@@ -280,6 +310,8 @@ func (s *Server) Walkthrough() string {
 	fmt.Fprintf(&sb, "gmailoauth local stack on %s\n\n", b)
 	fmt.Fprintf(&sb, "  Authorize      %s/authorize\n  OAuthCallback  %s/callback\n  ListMessages   %s/list-messages\n", b, b, b)
 	fmt.Fprintf(&sb, "  Store          %s\n", s.storeDesc())
+	fmt.Fprintf(&sb, "  GmailPush      %s%s/…  (%s)\n", b, PushPath, s.pushDesc)
+	fmt.Fprintf(&sb, "  Events         %s/dev/events  (the events to the app, oldest first; the last %d)\n", b, events.DefaultMemoryLimit)
 	for _, w := range s.warnings {
 		fmt.Fprintf(&sb, "\nWARNING: %s\n", w)
 	}
@@ -306,11 +338,16 @@ Try it with curl (copy line by line):
   ID=$(curl -s -X POST -H 'Content-Type: application/json' -d '{"audience":"%[1]s/list-messages","email":"%[2]s"}' '%[1]s/sandbox/admin/id-token' | jq -r .id_token)
   curl -s -X POST -H "Authorization: Bearer $ID" -H 'Content-Type: application/json' -d '{}' '%[1]s/list-messages' | jq   # the offline sync's summary
 
-  # 4. Revoke the grant in the sandbox (as if the user removed the app at Google):
+  # 4. Push: new mail reaches the mirror within a second or two, and the app hears of it.
+  curl -s -X POST -d '{"count":1}' '%[1]s/sandbox/admin/users/alice@example.com/messages'
+  sleep 2; curl -s '%[1]s/dev/events' | jq '.[-1]'             # message.added, with the metadata
+  curl -s '%[1]s/sandbox/admin/users/alice@example.com' | jq .watch   # the watch: topic, expiration
+
+  # 5. Revoke the grant in the sandbox (as if the user removed the app at Google):
   curl -s -X POST '%[1]s/sandbox/admin/users/alice@example.com/revoke'
   curl -s -H "Authorization: Bearer $SESSION" '%[1]s/list-messages' | jq   # 401 reauthorization_required
 
-  # 5. Disconnect (revokes at the provider, deletes the stored grant):
+  # 6. Disconnect (stops the watch, revokes at the provider, deletes the stored grant):
   curl -s -X DELETE -H "Authorization: Bearer $SESSION" -o /dev/null -w '%%{http_code}\n' '%[1]s/authorize'
 `, b, SandboxSchedulerAccount)
 	return sb.String()

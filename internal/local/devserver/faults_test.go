@@ -69,7 +69,7 @@ func wantRetryable(t *testing.T, r *devtest.Response, code string) {
 // revoked, and the next call succeeds.
 func TestTokenEndpointFaults(t *testing.T) {
 	st := memstore.New()
-	s := devtest.Start(t, devtest.Options{Store: st, Env: map[string]string{"OUTBOUND_TIMEOUT": "300ms"}})
+	s := devtest.Start(t, devtest.Options{Store: st, NoPush: true, Env: map[string]string{"OUTBOUND_TIMEOUT": "300ms"}})
 	session, userID := s.Connect(t, "gina@example.com")
 	rt := refreshToken(t, s, st, userID)
 	s.Clock.Advance(59 * time.Minute) // the access token needs a refresh
@@ -137,7 +137,7 @@ func TestFirestoreDown(t *testing.T) {
 		t.Fatalf("fsstore: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	s := devtest.Start(t, devtest.Options{Store: st, Env: map[string]string{"REQUEST_TIMEOUT": "2s"}})
+	s := devtest.Start(t, devtest.Options{Store: st, NoPush: true, Env: map[string]string{"REQUEST_TIMEOUT": "2s"}})
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("logs:\n%s", s.Logs.String())
@@ -207,7 +207,7 @@ func stopEmulatorIn(dir string) error {
 // touches the grant.
 func TestGmailFaults(t *testing.T) {
 	st := memstore.New()
-	s := devtest.Start(t, devtest.Options{Store: st})
+	s := devtest.Start(t, devtest.Options{Store: st, NoPush: true})
 	session, userID := s.Connect(t, "judy@example.com")
 	rt := refreshToken(t, s, st, userID)
 	list := func() *devtest.Response { return s.Get(t, "/list-messages?max_results=3", devtest.Bearer(session)) }
@@ -254,7 +254,7 @@ func TestGmailFaults(t *testing.T) {
 func TestFirestoreContendedTransaction(t *testing.T) {
 	client := fstest.NewClient(t)
 	st := fsstore.NewFromClient(client)
-	s := devtest.Start(t, devtest.Options{Store: st, Env: map[string]string{"REQUEST_TIMEOUT": "4s"}})
+	s := devtest.Start(t, devtest.Options{Store: st, NoPush: true, Env: map[string]string{"REQUEST_TIMEOUT": "4s"}})
 	session, userID := s.Connect(t, "kate@example.com")
 	rt := refreshToken(t, s, st, userID)
 	s.Clock.Advance(59 * time.Minute)

@@ -79,6 +79,9 @@ type Options struct {
 	// Transport carries the functions' outbound calls (to the sandbox);
 	// nil = http.DefaultTransport. Tests wrap it to inject faults.
 	Transport http.RoundTripper
+	// NoPush leaves push off (devserver.Options.NoPush): nothing works in
+	// the background after a connect, for tests that count calls.
+	NoPush bool
 }
 
 // Start runs the stack on a free 127.0.0.1 port until the test ends.
@@ -114,6 +117,7 @@ func Start(t testing.TB, opts Options) *Stack {
 		Logger:      logging.New(logs, "demo-test", slog.LevelDebug),
 		Now:         clock.Now,
 		Transport:   opts.Transport,
+		NoPush:      opts.NoPush,
 	})
 	if err != nil {
 		t.Fatalf("devserver.New: %v", err)
@@ -137,6 +141,7 @@ func Start(t testing.TB, opts Options) *Stack {
 		if demoHS != nil {
 			_ = demoHS.Close()
 		}
+		srv.Close()
 	})
 	return st
 }

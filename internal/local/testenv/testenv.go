@@ -21,9 +21,11 @@ import (
 	"time"
 
 	"example.com/gmailoauth/internal/app"
+	"example.com/gmailoauth/internal/events"
 	"example.com/gmailoauth/internal/keyset"
 	"example.com/gmailoauth/internal/local/sandbox"
 	"example.com/gmailoauth/internal/oauthflow"
+	"example.com/gmailoauth/internal/push"
 	"example.com/gmailoauth/internal/secrets"
 	"example.com/gmailoauth/internal/store"
 	"example.com/gmailoauth/internal/store/memstore"
@@ -61,6 +63,13 @@ type Options struct {
 	// Transport carries the functions' outbound calls; nil means a
 	// transport with enough idle connections for load tests.
 	Transport http.RoundTripper
+	// Events and Dispatch replace the Pub/Sub topics of the events and of
+	// the push path (app.Options); Notify receives the sandbox's
+	// notifications of watched mailboxes. Set PUSH_TOPIC in Env to turn push
+	// on.
+	Events   events.Publisher
+	Dispatch push.Dispatcher
+	Notify   sandbox.Notifier
 }
 
 // Env is a running sandbox and the dependencies wired to it.
@@ -104,7 +113,8 @@ func SigningKey() *rsa.PrivateKey {
 func New(t testing.TB, opts Options) *Env {
 	t.Helper()
 	sb, srv, err := sandbox.StartServer(sandbox.Config{ClientID: ClientID, ClientSecret: ClientSecret,
-		RedirectURIs: []string{RedirectURL}, SigningKey: SigningKey(), MailboxSize: max(0, opts.MailboxSize), Now: opts.Now})
+		RedirectURIs: []string{RedirectURL}, SigningKey: SigningKey(), MailboxSize: max(0, opts.MailboxSize), Now: opts.Now,
+		Notify: opts.Notify})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +161,7 @@ func (e *Env) Getenv(k string) string { return e.env[k] }
 // the same sandbox, store, secrets and clock.
 func (e *Env) AppOptions() app.Options {
 	return app.Options{Getenv: e.Getenv, Store: e.Store, Secrets: e.secrets, Transport: e.opts.Transport,
-		Now: e.opts.Now, Logger: e.opts.Logger}
+		Now: e.opts.Now, Logger: e.opts.Logger, Events: e.opts.Events, Dispatch: e.opts.Dispatch}
 }
 
 // Instance builds the dependencies of another instance (its own

@@ -1,0 +1,4 @@
+package devserver
+
+// devserverPushHandler exposes pushHandler to the external tests.
+var DevserverPushHandler = pushHandler
