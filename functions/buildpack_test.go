@@ -48,8 +48,13 @@ package functions_test
 //
 // The binary is then started with FUNCTION_TARGET set to the entry point and a
 // deliberately empty configuration: the registered function must answer, with
-// the app's 500 {"error":{"code":"misconfigured"}}. An unknown FUNCTION_TARGET
-// must make it exit, which proves the entry point is the registered name.
+// the app's 500 {"error":{"code":"misconfigured"}}. A CloudEvent function
+// (trigger pubsub) gets a raw Pub/Sub push request, which the framework turns
+// into the CloudEvent Eventarc sends: the function answers 500 (its error:
+// the instance is misconfigured, so Pub/Sub would retry), and a body that is
+// not a Pub/Sub message answers 400 from the framework itself. An unknown
+// FUNCTION_TARGET must make it exit, which proves the entry point is the
+// registered name.
 //
 // .ci/tf-check also runs TestZipManifestMatchesTerraform with the file lists
 // OpenTofu computed, so the Go and Terraform implementations of the rules
@@ -97,8 +102,9 @@ type zipRules struct {
 // function is one entry of functions.json's "functions".
 type function struct {
 	Dir        string   `json:"dir"`         // the function package, e.g. functions/authorize
-	EntryPoint string   `json:"entry_point"` // the name registered with functions.HTTP
+	EntryPoint string   `json:"entry_point"` // the name registered with functions.HTTP or functions.CloudEvent
 	Name       string   `json:"name"`        // deployed as <name_prefix>-<name>
+	Trigger    string   `json:"trigger"`     // "http" (default) or "pubsub" (a CloudEvent function)
 	Packages   []string `json:"packages"`    // package directories it imports, e.g. internal/app
 }
 
@@ -350,7 +356,7 @@ func checkBuildpackRoot(dir string) (*rootPackage, error) {
 		return nil, errors.New("the root package is main; the buildpack generates main itself")
 	}
 	if !pkg.Imports[functionsPackage] {
-		return nil, fmt.Errorf("the root package does not import %s: it must register its function with functions.HTTP", functionsPackage)
+		return nil, fmt.Errorf("the root package does not import %s: it must register its function with functions.HTTP or functions.CloudEvent", functionsPackage)
 	}
 	return pkg, nil
 }
@@ -607,16 +613,20 @@ func TestFunctionZipsBuildAndServeLikeTheBuildpack(t *testing.T) {
 
 			// The registered function answers; empty configuration -> 500 misconfigured.
 			base, proc := runFunction(t, bin, fn.EntryPoint)
-			resp := waitForAnswer(t, base+"/", proc)
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			var e struct {
-				Error struct {
-					Code string `json:"code"`
-				} `json:"error"`
-			}
-			if resp.StatusCode != http.StatusInternalServerError || json.Unmarshal(body, &e) != nil || e.Error.Code != "misconfigured" {
-				t.Fatalf("%s with an empty configuration answered %d %s; want 500 with error.code misconfigured", fn.EntryPoint, resp.StatusCode, body)
+			if fn.Trigger == "pubsub" {
+				checkCloudEventFunction(t, base, proc, fn.EntryPoint)
+			} else {
+				resp := waitForAnswer(t, base+"/", proc)
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				var e struct {
+					Error struct {
+						Code string `json:"code"`
+					} `json:"error"`
+				}
+				if resp.StatusCode != http.StatusInternalServerError || json.Unmarshal(body, &e) != nil || e.Error.Code != "misconfigured" {
+					t.Fatalf("%s with an empty configuration answered %d %s; want 500 with error.code misconfigured", fn.EntryPoint, resp.StatusCode, body)
+				}
 			}
 
 			// The entry point is the registered name: another name does not start.
@@ -633,6 +643,35 @@ func TestFunctionZipsBuildAndServeLikeTheBuildpack(t *testing.T) {
 	}
 	if !t.Failed() {
 		t.Logf("%d functions built from an empty module cache and started in %v", len(rules.Functions), time.Since(start).Round(time.Second))
+	}
+}
+
+// pushRequest is a raw Pub/Sub push request as the emulator sends it (a
+// Gmail notification), for the push endpoint path /projects/P/topics/T.
+const pushRequest = `{"subscription":"projects\/demo\/subscriptions\/gmail-push","message":{"publishTime":"2026-12-02T06:15:49.123Z",` +
+	`"data":"eyJlbWFpbEFkZHJlc3MiOiJ1c2VyQGV4YW1wbGUuY29tIiwiaGlzdG9yeUlkIjo5ODc2NTQzMjEwfQ==","messageId":"38","attributes":{}}}`
+
+// checkCloudEventFunction checks a CloudEvent function with an empty
+// configuration: a Pub/Sub push reaches it and it answers its error (500,
+// so Pub/Sub retries); a body that is no Pub/Sub message is refused by the
+// framework (400), which shows the target is a CloudEvent function.
+func checkCloudEventFunction(t *testing.T, base string, proc *process, entry string) {
+	t.Helper()
+	waitForAnswer(t, base+"/", proc).Body.Close()
+	post := func(body string) (int, string) {
+		resp, err := http.Post(base+"/projects/demo/topics/gmail-notifications", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := post(pushRequest); code != http.StatusInternalServerError {
+		t.Errorf("%s, empty configuration, a Pub/Sub push: answered %d %s; want 500 (the function's error: Pub/Sub retries)", entry, code, body)
+	}
+	if code, body := post(`{"not":"a pub/sub message"}`); code != http.StatusBadRequest {
+		t.Errorf("%s given a body that is no Pub/Sub message: answered %d %s; want the framework's 400", entry, code, body)
 	}
 }
 
