@@ -19,14 +19,17 @@ import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
-// DefaultPublishTimeout bounds the client's attempts to publish one batch.
-const DefaultPublishTimeout = 30 * time.Second
+// DefaultPublishTimeout bounds the client's attempts to publish one batch
+// (the library's own default is a minute). Callers retry later: GmailPush
+// through Pub/Sub's redelivery, the sweep at its next run.
+const DefaultPublishTimeout = 10 * time.Second
 
 // topicRE is the shape of a full topic name: a project id (domain-scoped
 // ones included) and a topic id as Pub/Sub allows them.
@@ -79,6 +82,11 @@ func New(ctx context.Context, project string, opts Options) (*Client, error) {
 		co = []option.ClientOption{
 			option.WithEndpoint(opts.EmulatorHost),
 			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
+			// A local emulator that restarts is back within seconds: reconnect
+			// within 2 s rather than gRPC's default backoff of up to 2 min.
+			option.WithGRPCDialOption(grpc.WithConnectParams(grpc.ConnectParams{
+				Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+				MinConnectTimeout: 5 * time.Second})),
 			option.WithoutAuthentication(),
 			option.WithTelemetryDisabled(),
 		}

@@ -183,7 +183,10 @@ func (s *Service) Handle(ctx context.Context, m Message) (err error) {
 			slog.Int("bytes", len(m.Data)), slog.String("error", derr.Error()))
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, or(s.LeaseTTL, DefaultLeaseTTL)-leaseMargin)
+	// The work goes on if the deliverer hangs up (a push request's client
+	// gone): it is bounded by the lease, and finishing it saves a redelivery
+	// from paying the same Gmail calls again.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), or(s.LeaseTTL, DefaultLeaseTTL)-leaseMargin)
 	defer cancel()
 	if n != nil {
 		s.stats.notifications.Add(1)

@@ -26,6 +26,7 @@ import (
 	"example.com/gmailoauth/internal/local/demo"
 	"example.com/gmailoauth/internal/local/pushbus"
 	"example.com/gmailoauth/internal/local/sandbox"
+	"example.com/gmailoauth/internal/pubsub"
 	"example.com/gmailoauth/internal/secrets"
 	"example.com/gmailoauth/internal/store"
 	"example.com/gmailoauth/internal/weburl"
@@ -95,6 +96,7 @@ type Server struct {
 	pushDesc    string
 	log         *slog.Logger
 	notify      sandbox.Notifier // where the sandbox's notifications go
+	pubsub      *pubsub.Client   // the emulator's, when configured
 	closers     []func()
 }
 

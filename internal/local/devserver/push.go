@@ -88,25 +88,10 @@ func (s *Server) pushEnv(getenv func(string) string, set func(k, v string), env 
 		return pushSetup{}, err
 	}
 	s.closers = append(s.closers, func() { _ = c.Close() })
-	sub := func(topic, suffix string) string {
-		return strings.Replace(topic, "/topics/", "/subscriptions/", 1) + suffix
-	}
-	for _, step := range []func() error{
-		func() error { return c.EnsureTopic(ctx, s.PushTopic) },
-		func() error { return c.EnsureTopic(ctx, s.EventsTopic) },
-		func() error {
-			return c.EnsureSubscription(ctx, pubsub.Subscription{Name: sub(s.PushTopic, "-push"), Topic: s.PushTopic,
-				PushEndpoint: s.BaseURL + PushPath + "/" + s.PushTopic, AckDeadline: 5 * time.Minute,
-				MinBackoff: time.Second, MaxBackoff: 10 * time.Second})
-		},
-		func() error {
-			return c.EnsureSubscription(ctx, pubsub.Subscription{Name: sub(s.EventsTopic, "-devevents"), Topic: s.EventsTopic, Ordered: true})
-		},
-	} {
-		if err := step(); err != nil {
-			_ = c.Close()
-			return pushSetup{}, fmt.Errorf("devserver: Pub/Sub emulator at %s: %w", emulator, err)
-		}
+	s.pubsub = c
+	if err := s.EnsurePubSub(ctx); err != nil {
+		_ = c.Close()
+		return pushSetup{}, fmt.Errorf("%w (PUBSUB_EMULATOR_HOST=%s)", err, emulator)
 	}
 	s.notify = func(topic string, data []byte) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -114,21 +99,69 @@ func (s *Server) pushEnv(getenv func(string) string, set func(k, v string), env 
 		_, err := c.Publish(ctx, topic, []pubsub.Message{{Data: data}})
 		return err
 	}
+	// Copy the events for /dev/events; after an emulator restart (its state
+	// is in memory) EnsurePubSub makes the subscription again and this picks
+	// it up.
 	rctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		err := c.Receive(rctx, sub(s.EventsTopic, "-devevents"), func(_ context.Context, m pubsub.Received) bool {
-			s.Events.Add(m.Data)
-			return true
-		})
-		if err != nil {
-			s.log.Warn("devserver: receiving the events failed", "error", err.Error())
+		for rctx.Err() == nil {
+			err := c.Receive(rctx, subscriptionOf(s.EventsTopic, "-devevents"), func(_ context.Context, m pubsub.Received) bool {
+				s.Events.Add(m.Data)
+				return true
+			})
+			if err != nil && rctx.Err() == nil {
+				s.log.Debug("devserver: receiving the events", "error", err.Error())
+				select {
+				case <-rctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
 		}
 	}()
-	s.closers = append(s.closers, func() { stop(); <-done })
+	s.closers = append(s.closers, func() {
+		stop()
+		select { // Receive may not return while the emulator is unreachable
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+	})
 	s.pushDesc = "the Pub/Sub emulator's push subscription delivers to it"
 	return pushSetup{}, nil
+}
+
+func subscriptionOf(topic, suffix string) string {
+	return strings.Replace(topic, "/topics/", "/subscriptions/", 1) + suffix
+}
+
+// EnsurePubSub makes the local stack's topics and subscriptions on the
+// Pub/Sub emulator unless they exist: the notification topic with a push
+// subscription to GmailPush, the events topic with the pull subscription
+// /dev/events reads. New runs it; call it again after restarting the
+// emulator, whose state is lost.
+func (s *Server) EnsurePubSub(ctx context.Context) error {
+	c := s.pubsub
+	if c == nil {
+		return errors.New("devserver: no Pub/Sub emulator configured")
+	}
+	for _, step := range []func() error{
+		func() error { return c.EnsureTopic(ctx, s.PushTopic) },
+		func() error { return c.EnsureTopic(ctx, s.EventsTopic) },
+		func() error {
+			return c.EnsureSubscription(ctx, pubsub.Subscription{Name: subscriptionOf(s.PushTopic, "-push"), Topic: s.PushTopic,
+				PushEndpoint: s.BaseURL + PushPath + "/" + s.PushTopic, AckDeadline: 5 * time.Minute,
+				MinBackoff: time.Second, MaxBackoff: 10 * time.Second})
+		},
+		func() error {
+			return c.EnsureSubscription(ctx, pubsub.Subscription{Name: subscriptionOf(s.EventsTopic, "-devevents"), Topic: s.EventsTopic, Ordered: true})
+		},
+	} {
+		if err := step(); err != nil {
+			return fmt.Errorf("devserver: Pub/Sub emulator: %w", err)
+		}
+	}
+	return nil
 }
 
 // servePush serves GmailPush's push requests.
