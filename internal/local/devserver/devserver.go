@@ -335,21 +335,20 @@ Try it with curl (copy line by line):
   curl -s -H "Authorization: Bearer $SESSION" '%[1]s/list-messages?max_results=5&format=metadata&q=is:unread' | jq
   TOKEN=$(curl -s -H "Authorization: Bearer $SESSION" '%[1]s/list-messages?max_results=5' | jq -r .next_page_token)
   curl -s -H "Authorization: Bearer $SESSION" "%[1]s/list-messages?max_results=5&page_token=$TOKEN" | jq
+  #    Push: new mail reaches the mirror within a second or two, and the app hears of it.
+  curl -s -X POST -d '{"count":1}' '%[1]s/sandbox/admin/users/alice@example.com/messages'
+  sleep 2; curl -s '%[1]s/dev/events' | jq '.[-1]'                   # message.added, with the metadata
+  curl -s '%[1]s/sandbox/admin/users/alice@example.com' | jq .watch   # the watch: topic, expiration
 
   # 3. Scheduler mode: a sandbox-signed OIDC token for the scheduler account.
   ID=$(curl -s -X POST -H 'Content-Type: application/json' -d '{"audience":"%[1]s/list-messages","email":"%[2]s"}' '%[1]s/sandbox/admin/id-token' | jq -r .id_token)
-  curl -s -X POST -H "Authorization: Bearer $ID" -H 'Content-Type: application/json' -d '{}' '%[1]s/list-messages' | jq   # the offline sync's summary
+  curl -s -X POST -H "Authorization: Bearer $ID" -H 'Content-Type: application/json' -d '{}' '%[1]s/list-messages' | jq   # the sweep's summary: who was due, handed to GmailPush
 
-  # 4. Push: new mail reaches the mirror within a second or two, and the app hears of it.
-  curl -s -X POST -d '{"count":1}' '%[1]s/sandbox/admin/users/alice@example.com/messages'
-  sleep 2; curl -s '%[1]s/dev/events' | jq '.[-1]'             # message.added, with the metadata
-  curl -s '%[1]s/sandbox/admin/users/alice@example.com' | jq .watch   # the watch: topic, expiration
-
-  # 5. Revoke the grant in the sandbox (as if the user removed the app at Google):
+  # 4. Revoke the grant in the sandbox (as if the user removed the app at Google):
   curl -s -X POST '%[1]s/sandbox/admin/users/alice@example.com/revoke'
   curl -s -H "Authorization: Bearer $SESSION" '%[1]s/list-messages' | jq   # 401 reauthorization_required
 
-  # 6. Disconnect (stops the watch, revokes at the provider, deletes the stored grant):
+  # 5. Disconnect (stops the watch, revokes at the provider, deletes the stored grant):
   curl -s -X DELETE -H "Authorization: Bearer $SESSION" -o /dev/null -w '%%{http_code}\n' '%[1]s/authorize'
 `, b, SandboxSchedulerAccount)
 	return sb.String()
