@@ -261,7 +261,7 @@ func buildPush(ctx context.Context, d *Deps, opts Options) error {
 		disp = topicDispatch{c: c, topic: cfg.Topic}
 	}
 	d.Push = &push.Service{
-		Store: d.Store, Syncer: d.Syncer, Gmail: d.Syncer.Gmail, Events: d.Events, Dispatch: disp, Topic: cfg.Topic,
+		Store: d.Store, Syncer: d.Syncer, Gmail: d.Syncer.Gmail, Budget: d.Budget, Events: d.Events, Dispatch: disp, Topic: cfg.Topic,
 		WatchRenewal: cfg.WatchRenewal, ResyncAfter: cfg.ResyncAfter,
 		Owner: d.Flow.InstanceID, Now: d.Now, Log: d.Log,
 	}

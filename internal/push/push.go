@@ -64,9 +64,9 @@ const (
 	// failedRetryAfter: the sweep retries a mailbox whose last sync failed
 	// once this long passed.
 	failedRetryAfter = 5 * time.Minute
-	// watchMargin: a watch expiring this soon is renewed whatever the
-	// renewal interval says.
-	watchMargin = time.Hour
+	// urgentWatch: a watch expiring this soon is renewed whatever the
+	// renewal interval and the day's budget say.
+	urgentWatch = 48 * time.Hour
 )
 
 // ErrBusy means another handler holds the user's sync lease: a task is
@@ -87,6 +87,9 @@ type Service struct {
 	Syncer *syncer.Syncer
 	// Gmail makes the watch calls (a patient service: the sweep's).
 	Gmail *gmail.Service
+	// Budget is the project's daily Gmail budget: renewals not yet needed
+	// wait while it says optional work should (nil allows everything).
+	Budget *gmail.Budget
 	// Events publishes the outbox; nil = no events.
 	Events events.Publisher
 	// Dispatch hands users to the push path (the notification topic).
@@ -366,7 +369,7 @@ func (s *Service) work(ctx context.Context, userID string, j job) (uint64, error
 	}
 	synced, sync := mb.HistoryID, j.sync
 	var watchErr error
-	if j.watch == watchAlways || j.watch == watchIfDue && s.WatchDue(mb, s.now()) {
+	if j.watch == watchAlways || j.watch == watchIfDue && s.WatchDue(ctx, mb, s.now()) {
 		before := *mb
 		w, err := s.watch(ctx, userID, mb)
 		switch {
@@ -421,6 +424,11 @@ func (s *Service) outcome(ctx context.Context, userID string, workErr, drainErr 
 		if err := s.handOn(ctx, userID, ReasonResync); err != nil {
 			return workErr
 		}
+		return nil
+	case errors.Is(workErr, syncer.ErrDeferred):
+		// The first sync saved the newest mail and left the older for a
+		// day with less Gmail usage; the sweep hands it on again.
+		s.log().InfoContext(ctx, "push: the rest of a first sync waits for the next day", slog.String("user_id", userID))
 		return nil
 	case syncer.IsRevoked(workErr), errors.Is(workErr, syncer.ErrUnknownUser):
 		return nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"example.com/gmailoauth/internal/events"
+	"example.com/gmailoauth/internal/gmail"
 	"example.com/gmailoauth/internal/local/devtest"
 	"example.com/gmailoauth/internal/local/sandbox"
 	"example.com/gmailoauth/internal/local/testenv"
@@ -354,7 +355,7 @@ func TestDueDecidesWhatTheSweepHandsOn(t *testing.T) {
 		{"current", watched(store.Mailbox{}), ""},
 		{"renewal due", watched(store.Mailbox{WatchedAt: now.Add(-25 * time.Hour), WatchExpiration: now.Add(5 * 24 * time.Hour)}), push.ReasonRenew},
 		{"lapsed", watched(store.Mailbox{WatchedAt: now.Add(-time.Hour), WatchExpiration: now.Add(-time.Minute)}), push.ReasonRenew},
-		{"lapses within the hour", watched(store.Mailbox{WatchedAt: now.Add(-time.Hour), WatchExpiration: now.Add(30 * time.Minute)}), push.ReasonRenew},
+		{"lapses within two days", watched(store.Mailbox{WatchedAt: now.Add(-time.Hour), WatchExpiration: now.Add(47 * time.Hour)}), push.ReasonRenew},
 		{"first sync unfinished", &store.Mailbox{PendingHistoryID: 9, WatchedAt: now, WatchExpiration: now.Add(7 * 24 * time.Hour)}, push.ReasonResync},
 		{"failed a while ago", func() *store.Mailbox {
 			mb := watched(store.Mailbox{LastError: "boom", LastErrorAt: now.Add(-10 * time.Minute)})
@@ -367,7 +368,7 @@ func TestDueDecidesWhatTheSweepHandsOn(t *testing.T) {
 			return mb
 		}(), push.ReasonResync},
 	} {
-		if got := s.Due(tc.mb, now); got != tc.want {
+		if got := s.Due(context.Background(), tc.mb, now); got != tc.want {
 			t.Errorf("%s: Due = %q, want %q", tc.name, got, tc.want)
 		}
 	}
@@ -400,8 +401,9 @@ func TestSweepCatchesUpLostNotificationsAndRenewsWatches(t *testing.T) {
 	if got, _ := h.te.Store.GetMailboxMessages(ctx, uids[1], ids); len(got) != 1 {
 		t.Fatal("the sweep's resync did not bring the lost message in")
 	}
-	if units := h.te.Sandbox.Stats().QuotaUnits - gmailBefore; units > 3*2+5 {
-		t.Errorf("the catch-up cost %d units; want a history.list each and the one new message's get", units)
+	want := int64(3*gmail.Costs[gmail.MethodHistoryList].Units + gmail.Costs[gmail.MethodMessagesGet].Units)
+	if units := h.te.Sandbox.Stats().QuotaUnits - gmailBefore; units != want {
+		t.Errorf("the catch-up cost %d units; want %d: a history.list each and the one new message's get", units, want)
 	}
 	// The quiet mailboxes recorded that they are current: the next sweep
 	// hands nobody on.
@@ -478,5 +480,28 @@ func TestStopWatch(t *testing.T) {
 	// A user who never got a watch needs no call.
 	if err := h.svc.StopWatch(context.Background(), "nobody", ""); err != nil || h.calls("stop") != 1 {
 		t.Errorf("StopWatch(nobody) = %v, stop calls %d", err, h.calls("stop"))
+	}
+}
+
+// TestRenewalsNotYetNeededWaitForAQuieterDay: near the day's billing
+// threshold a watch due by the renewal interval waits; one about to lapse
+// does not.
+func TestRenewalsNotYetNeededWaitForAQuieterDay(t *testing.T) {
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	budget := &gmail.Budget{PerDay: 1000, Now: func() time.Time { return now }}
+	budget.Spend(999)
+	s := &push.Service{WatchRenewal: 24 * time.Hour, Budget: budget}
+	ctx := context.Background()
+	due := &store.Mailbox{HistoryID: 9, LastSyncAt: now, WatchedAt: now.Add(-25 * time.Hour), WatchExpiration: now.Add(6 * 24 * time.Hour)}
+	if got := s.Due(ctx, due, now); got != "" {
+		t.Errorf("renewal due, budget near the threshold: Due = %q, want it to wait", got)
+	}
+	lapsing := &store.Mailbox{HistoryID: 9, LastSyncAt: now, WatchedAt: now.Add(-5 * 24 * time.Hour), WatchExpiration: now.Add(24 * time.Hour)}
+	if got := s.Due(ctx, lapsing, now); got != push.ReasonRenew {
+		t.Errorf("watch lapsing tomorrow, budget near the threshold: Due = %q, want renew", got)
+	}
+	s.Budget = &gmail.Budget{PerDay: 1000, Now: func() time.Time { return now }}
+	if got := s.Due(ctx, due, now); got != push.ReasonRenew {
+		t.Errorf("renewal due, budget fine: Due = %q, want renew", got)
 	}
 }

@@ -46,9 +46,9 @@ type SweepSummary struct {
 // the mirror), or a sync (Resync) because its first sync is not done, its
 // last sync failed a while ago, or it had no sync for ResyncAfter (a lost
 // notification).
-func (s *Service) Due(mb *store.Mailbox, now time.Time) Reason {
+func (s *Service) Due(ctx context.Context, mb *store.Mailbox, now time.Time) Reason {
 	switch {
-	case s.WatchDue(mb, now):
+	case s.WatchDue(ctx, mb, now):
 		return ReasonRenew
 	case !complete(mb):
 		return ReasonResync
@@ -136,7 +136,7 @@ func (s *Service) duePage(ctx context.Context, creds []*store.Credential, sum *S
 				failed[i] = true
 				return nil
 			}
-			reasons[i] = s.Due(mb, now)
+			reasons[i] = s.Due(gctx, mb, now)
 			return nil
 		})
 	}

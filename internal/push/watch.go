@@ -11,13 +11,22 @@ import (
 	"example.com/gmailoauth/internal/syncer"
 )
 
-// WatchDue reports whether mb's mailbox needs users.watch: it has none, it
-// lapsed or lapses within the hour, or it was made WatchRenewal ago (Gmail
-// wants a renewal at least every 7 days and recommends daily).
-func (s *Service) WatchDue(mb *store.Mailbox, now time.Time) bool {
-	return mb == nil || mb.WatchExpiration.IsZero() || mb.WatchedAt.IsZero() ||
-		!now.Before(mb.WatchExpiration.Add(-watchMargin)) ||
-		now.Sub(mb.WatchedAt) >= or(s.WatchRenewal, DefaultWatchRenewal)
+// WatchDue reports whether mb's mailbox needs users.watch now. It must
+// when it has none, or its watch lapsed or lapses within two days (Gmail's
+// watches last 7). It should when the watch was made WatchRenewal ago
+// (Gmail recommends daily), unless the project's Gmail usage for the day
+// is near the billing threshold (gmail.Budget.AllowOptional): such a
+// renewal waits for a quieter day, well before the watch lapses.
+func (s *Service) WatchDue(ctx context.Context, mb *store.Mailbox, now time.Time) bool {
+	switch {
+	case mb == nil || mb.WatchExpiration.IsZero() || mb.WatchedAt.IsZero():
+		return true
+	case !now.Before(mb.WatchExpiration.Add(-urgentWatch)):
+		return true
+	case now.Sub(mb.WatchedAt) >= or(s.WatchRenewal, DefaultWatchRenewal):
+		return s.Budget.AllowOptional(ctx)
+	}
+	return false
 }
 
 // watch calls users.watch for userID and keeps the answer with the mailbox
