@@ -430,8 +430,8 @@ func (s *Service) outcome(ctx context.Context, userID string, workErr, drainErr 
 		// day with less Gmail usage; the sweep hands it on again.
 		s.log().InfoContext(ctx, "push: the rest of a first sync waits for the next day", slog.String("user_id", userID))
 		return nil
-	case syncer.IsRevoked(workErr), errors.Is(workErr, syncer.ErrUnknownUser):
-		return nil
+	case syncer.IsRevoked(workErr), errors.Is(workErr, syncer.ErrUnknownUser), errors.Is(workErr, store.ErrGrantGone):
+		return nil // the grant is gone: nothing to do for it
 	case retryable(workErr):
 		return workErr
 	}

@@ -45,6 +45,15 @@ func (s *Service) watch(ctx context.Context, userID string, mb *store.Mailbox) (
 	s.stats.watches.Add(1)
 	cp := *mb
 	cp.WatchedAt, cp.WatchExpiration, cp.WatchHistoryID = s.now(), w.Expiration, w.HistoryID
+	if cp.Grant == "" {
+		// The write holds to the grant, as the sync's do: a disconnect
+		// meanwhile leaves no mailbox behind.
+		c, err := s.Store.GetCredential(ctx, userID)
+		if err != nil {
+			return w, err
+		}
+		cp.Grant = c.Grant
+	}
 	if err := s.Store.SaveSync(ctx, userID, &cp, nil, nil); err != nil {
 		return w, err
 	}
