@@ -6,9 +6,11 @@ locals {
     "cloudfunctions.googleapis.com",       # the functions (2nd gen)
     "cloudresourcemanager.googleapis.com", # project IAM bindings
     "cloudscheduler.googleapis.com",       # the sync job
+    "eventarc.googleapis.com",             # GmailPush's trigger on the notification topic
     "firestore.googleapis.com",            # state
     "gmail.googleapis.com",                # what the functions call for users
     "iam.googleapis.com",                  # service accounts
+    "pubsub.googleapis.com",               # Gmail's notifications and the app's events
     "run.googleapis.com",                  # 2nd gen functions run on Cloud Run
     "secretmanager.googleapis.com",        # OAuth client JSON and app keyset
     "storage.googleapis.com",              # source bucket

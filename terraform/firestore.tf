@@ -1,12 +1,12 @@
-# Firestore in Native mode: credentials/{sub}, oauth_states/{sha256(state)},
+# Firestore in Native mode: credentials/{sub}, oauth_states/{sha256(state)}, outbox/{event id},
 # mailboxes/{sub}/messages/{id}, sync_state/sweep (the sweep's resume point, read
 # by document name only).
 #
-# Indexes: the only query is the sweep's cursor over credentials
-# (status == X, ordered by document ID, start after a cursor); an equality
-# filter ordered by __name__ is served by Firestore's automatic single-field
-# indexes, and the messages subcollection is only read in document-ID order.
-# So no composite index is needed. What we do add are single-field index
+# Indexes: the sweep's cursor over credentials (status == X, ordered by
+# document ID, start after a cursor) is an equality filter ordered by
+# __name__, which Firestore's automatic single-field indexes serve, and the
+# messages subcollection is only read in document-ID order. The one composite
+# index is the events outbox's (below). What we do add besides are single-field index
 # *exemptions*: ciphertext fields are never queried, and indexing them would
 # only cost index writes (and copy ciphertext into index entries).
 resource "google_firestore_database" "main" {
@@ -41,6 +41,33 @@ resource "google_firestore_field" "credentials_unindexed" {
   database   = google_firestore_database.main.name
   collection = "credentials"
   field      = each.key
+
+  index_config {}
+}
+
+# The events outbox (outbox/{event id}): a user's pending events are read in
+# order (user_id ==, order by seq), which needs this composite index; the
+# bodies are never queried, so they are not indexed.
+resource "google_firestore_index" "outbox_by_user" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "outbox"
+
+  fields {
+    field_path = "user_id"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "seq"
+    order      = "ASCENDING"
+  }
+}
+
+resource "google_firestore_field" "outbox_body_unindexed" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "outbox"
+  field      = "body"
 
   index_config {}
 }

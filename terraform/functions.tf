@@ -1,4 +1,7 @@
-# The Cloud Functions (2nd gen, HTTP, Go), one per entry of functions.json.
+# The Cloud Functions (2nd gen, Go), one per entry of functions.json: HTTP
+# functions (trigger "http": Authorize, OAuthCallback, ListMessages) and
+# GmailPush (trigger "pubsub"), a CloudEvent function Eventarc triggers with
+# the messages of the notification topic (pubsub.tf).
 #
 # Source layout: the Go buildpack compiles only the package at the ROOT of the
 # uploaded source, so each function gets its own zip: go.mod, go.sum, its
@@ -22,8 +25,13 @@ locals {
       entry_point = fn.entry_point
       name        = "${var.name_prefix}-${fn.name}"
       packages    = fn.packages
+      trigger     = try(fn.trigger, "http")
     }
   }
+
+  # The functions reached over HTTP (public URLs); the others are triggered
+  # by Eventarc only.
+  http_functions = { for k, fn in local.functions : k => fn if fn.trigger == "http" }
 
   source_root = abspath("${path.module}/..")
 
@@ -106,6 +114,8 @@ locals {
     SYNC_CONCURRENCY          = tostring(var.sync_concurrency)
     SYNC_DEADLINE             = "${var.sync_deadline_seconds}s"
     STORE                     = "firestore"
+    PUSH_TOPIC                = local.notifications_topic_id
+    EVENTS_TOPIC              = local.events_topic_id
   }, { for k, v in local.optional_env : k => v if v != null })
 
   # Settings whose variable defaults to null: unset, the environment variable
@@ -118,6 +128,8 @@ locals {
     GMAIL_QUOTA_USER_PER_MIN    = var.gmail_quota_user_per_min == null ? null : tostring(var.gmail_quota_user_per_min)
     GMAIL_QUOTA_PROJECT_PER_MIN = var.gmail_quota_project_per_min == null ? null : tostring(var.gmail_quota_project_per_min)
     GMAIL_QUOTA_PROJECT_PER_DAY = var.gmail_quota_project_per_day == null ? null : format("%d", var.gmail_quota_project_per_day)
+    PUSH_WATCH_RENEWAL          = var.push_watch_renewal_hours == null ? null : "${var.push_watch_renewal_hours}h"
+    PUSH_RESYNC_AFTER           = var.push_resync_after_minutes == null ? null : "${var.push_resync_after_minutes}m"
   }
 
   # Which OAuth client settings each function gets: the ones needing the
@@ -133,10 +145,14 @@ locals {
     )
   }
 
-  # ListMessages runs the scheduled sweep inside one request; every other
-  # function (a new one too) gets function_timeout_seconds.
+  # ListMessages runs the scheduled sweep inside one request, GmailPush a
+  # user's sync under the sync lease (5 minutes); every other function (a new
+  # one too) gets function_timeout_seconds.
   function_timeout = {
-    for key in keys(local.functions) : key => key == "listmessages" ? var.list_messages_timeout_seconds : var.function_timeout_seconds
+    for key in keys(local.functions) : key => (
+      key == "listmessages" ? var.list_messages_timeout_seconds :
+      key == "gmailpush" ? var.gmail_push_timeout_seconds : var.function_timeout_seconds
+    )
   }
 }
 
@@ -192,7 +208,7 @@ resource "google_cloudfunctions2_function" "function" {
 
   build_config {
     runtime         = "go126"
-    entry_point     = each.value.entry_point # the name registered with functions.HTTP
+    entry_point     = each.value.entry_point # the name registered with functions.HTTP or functions.CloudEvent
     service_account = "projects/${var.project_id}/serviceAccounts/${local.build_sa_email}"
 
     source {
@@ -216,6 +232,23 @@ resource "google_cloudfunctions2_function" "function" {
     environment_variables            = merge(local.function_env, local.function_secret_env[each.key])
   }
 
+  # GmailPush: every message of the notification topic (Gmail's
+  # notifications, the callback's and the sweep's tasks) becomes a
+  # CloudEvent. Retried while the function answers an error (a store or
+  # Gmail outage, events not yet published), with backoff, for up to the
+  # topic's retention; the function acknowledges what a retry cannot fix and
+  # messages older than a few hours. The trigger's own identity invokes it.
+  dynamic "event_trigger" {
+    for_each = each.value.trigger == "pubsub" ? [1] : []
+    content {
+      trigger_region        = var.region
+      event_type            = "google.cloud.pubsub.topic.v1.messagePublished"
+      pubsub_topic          = local.notifications_topic_id
+      retry_policy          = "RETRY_POLICY_RETRY"
+      service_account_email = local.push_trigger_sa_email
+    }
+  }
+
   lifecycle {
     precondition {
       condition     = var.sync_deadline_seconds > 0 && var.sync_deadline_seconds < var.list_messages_timeout_seconds
@@ -234,6 +267,7 @@ resource "google_cloudfunctions2_function" "function" {
     google_project_iam_member.function_firestore,
     google_project_iam_member.build,
     google_storage_bucket_iam_member.build_reads_source,
+    google_pubsub_topic_iam_member.publishers,
   ]
 }
 

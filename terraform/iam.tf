@@ -98,7 +98,9 @@ resource "google_project_iam_member" "function_firestore" {
   }
 }
 
-# Public invocation. Authorize, OAuthCallback and ListMessages are reached by
+# Public invocation of the HTTP functions (GmailPush is not public: only
+# its Eventarc trigger's identity invokes it, pubsub.tf). Authorize,
+# OAuthCallback and ListMessages are reached by
 # browsers (Google redirects the user's browser to the callback; a frontend
 # calls Authorize and ListMessages) which carry no Google identity, so Cloud
 # Run's IAM check cannot be the gate: each function authenticates the caller
@@ -108,7 +110,7 @@ resource "google_project_iam_member" "function_firestore" {
 # If your organisation forbids allUsers (domain-restricted sharing), these
 # bindings fail; see README.
 resource "google_cloud_run_service_iam_member" "public" {
-  for_each = local.functions
+  for_each = local.http_functions
 
   project  = var.project_id
   location = var.region

@@ -52,3 +52,13 @@ output "function_urls" {
   description = "URL of every function, by its key in functions.json."
   value       = local.function_urls
 }
+
+output "events_topic" {
+  description = "The app's events topic (EVENTS_TOPIC): make your subscription on it (docs/integrating.md), e.g. gcloud pubsub subscriptions create my-app --topic=THIS --enable-message-ordering."
+  value       = local.events_topic_id
+}
+
+output "notifications_topic" {
+  description = "Gmail's notification topic (PUSH_TOPIC), which users.watch names and GmailPush is triggered by."
+  value       = local.notifications_topic_id
+}

@@ -279,3 +279,38 @@ variable "app_keys_version" {
     error_message = "app_keys_version must be a whole number >= 1."
   }
 }
+
+# --- push -------------------------------------------------------------------
+
+variable "gmail_push_timeout_seconds" {
+  description = "Timeout of GmailPush: one user's sync under the sync lease (5 minutes); a longer first sync continues in the next message."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.gmail_push_timeout_seconds >= 60 && var.gmail_push_timeout_seconds <= 540
+    error_message = "gmail_push_timeout_seconds must be between 60 and 540 (the most an event-driven function may run)."
+  }
+}
+
+variable "push_watch_renewal_hours" {
+  description = "PUSH_WATCH_RENEWAL in hours: how old a Gmail watch gets before the sweep renews it (Gmail's watches last 7 days; Google recommends daily). Null keeps the code's default, 24."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.push_watch_renewal_hours == null ? true : var.push_watch_renewal_hours >= 1 && var.push_watch_renewal_hours <= 144 && floor(var.push_watch_renewal_hours) == var.push_watch_renewal_hours
+    error_message = "push_watch_renewal_hours must be a whole number of hours from 1 to 144."
+  }
+}
+
+variable "push_resync_after_minutes" {
+  description = "PUSH_RESYNC_AFTER in minutes: how long a mailbox may go without a sync before the sweep syncs it anyway (lost notifications). Null keeps the code's default, 360."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.push_resync_after_minutes == null ? true : var.push_resync_after_minutes >= 10 && var.push_resync_after_minutes <= 10080 && floor(var.push_resync_after_minutes) == var.push_resync_after_minutes
+    error_message = "push_resync_after_minutes must be a whole number of minutes from 10 to 10080."
+  }
+}

@@ -88,6 +88,7 @@ run "outputs_a_user_needs_next" {
       authorize    = "https://europe-west1-demo-project.cloudfunctions.net/gmail-authorize"
       callback     = "https://europe-west1-demo-project.cloudfunctions.net/gmail-oauth-callback"
       listmessages = "https://europe-west1-demo-project.cloudfunctions.net/gmail-list-messages"
+      gmailpush    = "https://europe-west1-demo-project.cloudfunctions.net/gmail-push"
     }
     error_message = "function_urls must give every function's URL by its functions.json key."
   }

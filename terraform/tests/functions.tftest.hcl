@@ -26,8 +26,9 @@ run "runtime_and_entry_points" {
       authorize    = "gmail-authorize Authorize"
       callback     = "gmail-oauth-callback OAuthCallback"
       listmessages = "gmail-list-messages ListMessages"
+      gmailpush    = "gmail-push GmailPush"
     }
-    error_message = "Entry points must be the names registered with functions.HTTP."
+    error_message = "Entry points must be the names registered with functions.HTTP or functions.CloudEvent."
   }
 
   assert {
@@ -71,6 +72,8 @@ run "environment_follows_the_configuration_table" {
         SYNC_CONCURRENCY          = "8"
         SYNC_DEADLINE             = "480s"
         STORE                     = "firestore"
+        PUSH_TOPIC                = "projects/demo-project/topics/gmail-notifications"
+        EVENTS_TOPIC              = "projects/demo-project/topics/gmail-events"
       })
     ])
     error_message = "Function environment must match the README's configuration table exactly."
@@ -109,6 +112,7 @@ run "sizing_comes_from_variables" {
       authorize    = ["512Mi", "2", 30, 10, 2, 0]
       callback     = ["512Mi", "2", 30, 10, 2, 0]
       listmessages = ["512Mi", "2", 900, 10, 2, 0]
+      gmailpush    = ["512Mi", "2", 300, 10, 2, 0]
     }
     error_message = "Memory, CPU, timeout, concurrency and instances must follow the variables (min instances 0)."
   }

@@ -21,6 +21,7 @@ run "one_service_account_per_function_and_one_for_the_scheduler" {
       authorize    = "gmail-authorize"
       callback     = "gmail-oauth-callback"
       listmessages = "gmail-list-messages"
+      gmailpush    = "gmail-push"
     }
     error_message = "Expected exactly one runtime service account per function."
   }
@@ -49,17 +50,17 @@ run "secret_accessor_only_on_the_two_secrets_for_the_function_accounts_without_a
     condition = toset([
       for b in google_secret_manager_secret_iam_member.function_reads_secret : "${b.secret_id} ${b.role} ${b.member}"
       ]) == toset(flatten([
-        for fn in ["gmail-authorize", "gmail-oauth-callback", "gmail-list-messages"] : [
+        for fn in ["gmail-authorize", "gmail-oauth-callback", "gmail-list-messages", "gmail-push"] : [
           "gmail-oauth-client roles/secretmanager.secretAccessor serviceAccount:${fn}@demo-project.iam.gserviceaccount.com",
           "gmail-app-keys roles/secretmanager.secretAccessor serviceAccount:${fn}@demo-project.iam.gserviceaccount.com",
         ]
     ]))
-    error_message = "Secret bindings must be exactly secretAccessor on the OAuth client and keyset secrets for the three function accounts."
+    error_message = "Secret bindings must be exactly secretAccessor on the OAuth client and keyset secrets for the four function accounts (GmailPush refreshes tokens and opens them)."
   }
 
   assert {
-    condition     = length(google_secret_manager_secret_iam_member.function_reads_secret) == 6
-    error_message = "Expected 6 secret bindings (3 functions x 2 secrets), nothing more."
+    condition     = length(google_secret_manager_secret_iam_member.function_reads_secret) == 8
+    error_message = "Expected 8 secret bindings (4 functions x 2 secrets), nothing more."
   }
 
   assert {
@@ -84,8 +85,9 @@ run "firestore_access_only_for_function_accounts_on_this_database" {
       "roles/datastore.user serviceAccount:gmail-authorize@demo-project.iam.gserviceaccount.com",
       "roles/datastore.user serviceAccount:gmail-oauth-callback@demo-project.iam.gserviceaccount.com",
       "roles/datastore.user serviceAccount:gmail-list-messages@demo-project.iam.gserviceaccount.com",
+      "roles/datastore.user serviceAccount:gmail-push@demo-project.iam.gserviceaccount.com",
     ])
-    error_message = "datastore.user must go to the three function accounts only."
+    error_message = "datastore.user must go to the four function accounts only (GmailPush reads credentials, writes refreshed tokens and mailboxes)."
   }
 
   assert {
@@ -125,7 +127,7 @@ run "scheduler_invokes_list_messages_only" {
   }
 }
 
-run "the_three_functions_are_publicly_invokable" {
+run "the_three_http_functions_are_publicly_invokable_gmail_push_is_not" {
   command = plan
 
   assert {
@@ -176,8 +178,10 @@ run "authorize_gets_the_client_id_not_the_client_secret" {
       "gmail-app-keys serviceAccount:gmail-oauth-callback@demo-project.iam.gserviceaccount.com",
       "gmail-oauth-client serviceAccount:gmail-list-messages@demo-project.iam.gserviceaccount.com",
       "gmail-app-keys serviceAccount:gmail-list-messages@demo-project.iam.gserviceaccount.com",
+      "gmail-oauth-client serviceAccount:gmail-push@demo-project.iam.gserviceaccount.com",
+      "gmail-app-keys serviceAccount:gmail-push@demo-project.iam.gserviceaccount.com",
     ])
-    error_message = "Authorize must read only the keyset once oauth_client_id is set; the callback and ListMessages read both secrets."
+    error_message = "Authorize must read only the keyset once oauth_client_id is set; the callback, ListMessages and GmailPush read both secrets."
   }
 
   assert {
