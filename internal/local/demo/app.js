@@ -353,6 +353,11 @@ document.addEventListener('DOMContentLoaded', () => {
   });
   $('next').addEventListener('click', () => { view.page++; list(); });
   $('prev').addEventListener('click', () => { view.page = Math.max(0, view.page - 1); list(); });
+  // New mail (events.js hears of it from the events to the app): the first
+  // page, without a search, lists again. No reload, no polling of Gmail.
+  window.addEventListener('gmailoauth:new-mail', () => {
+    if (session() && view.page === 0 && !view.q && !working) list();
+  });
   handleReturn();
   render();
 });

@@ -20,7 +20,7 @@ import (
 	"strings"
 )
 
-//go:embed index.html app.js style.css
+//go:embed index.html app.js events.js style.css
 var files embed.FS
 
 // Options configure Handler.
@@ -52,6 +52,7 @@ func Handler(opts Options) http.Handler {
 		"/":           {"index.html", "text/html; charset=utf-8"},
 		"/index.html": {"index.html", "text/html; charset=utf-8"},
 		"/app.js":     {"app.js", "text/javascript; charset=utf-8"},
+		"/events.js":  {"events.js", "text/javascript; charset=utf-8"},
 		"/style.css":  {"style.css", "text/css; charset=utf-8"},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
