@@ -114,10 +114,11 @@ $(GOLANGCI):
 	mv $(TOOLS_DIR)/golangci-lint $@
 
 .PHONY: bench
-bench: ## Print the benchmark tables (sync, hot path); figures, not assertions
-	@set -euo pipefail; out=$$($(EMULATOR) start); host=$${out##*=}; \
-	trap '$(EMULATOR) stop' EXIT; \
-	FIRESTORE_EMULATOR_HOST=$$host .ci/bench
+bench: ## Print the benchmark tables (sync, hot path, push); figures, not assertions
+	@set -euo pipefail; trap '$(EMULATOR) stop; $(PUBSUB) stop' EXIT; \
+	out=$$($(EMULATOR) start); host=$${out##*=}; \
+	out=$$($(PUBSUB) start); pshost=$${out##*=}; \
+	FIRESTORE_EMULATOR_HOST=$$host PUBSUB_EMULATOR_HOST=$$pshost .ci/bench
 
 .PHONY: keyset
 keyset: ## Print a new app keyset JSON (pipe it to gcloud secrets versions add)
