@@ -82,6 +82,7 @@ func (f *fixture) list(t *testing.T, req mailbox.ListRequest) *mailbox.ListResul
 type page struct {
 	res   *mailbox.ListResult
 	calls int
+	took  time.Duration // benchmarks only
 }
 
 // listAll pages req to the end, following next_page_token.
@@ -93,7 +94,7 @@ func (f *fixture) listAll(t *testing.T, req mailbox.ListRequest) ([]mailbox.Mess
 	for {
 		before := f.env.GmailCalls()
 		res := f.list(t, req)
-		pages = append(pages, page{res, f.env.GmailCalls() - before})
+		pages = append(pages, page{res: res, calls: f.env.GmailCalls() - before})
 		msgs = append(msgs, res.Messages...)
 		if req.PageToken = res.NextPageToken; req.PageToken == "" {
 			return msgs, pages
