@@ -101,7 +101,7 @@ func sealToken(keys [][]byte, userID string, req ListRequest, t pageToken) strin
 // openToken verifies a page token of userID's listing against every key
 // (the keyset may have been rotated since it was issued).
 func openToken(keys [][]byte, userID string, req ListRequest, s string) (*pageToken, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(s)
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil || len(raw) < 2+macLen || raw[0] != tokenVersion {
 		return nil, errPageToken()
 	}
