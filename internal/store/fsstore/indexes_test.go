@@ -2,12 +2,15 @@ package fsstore
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"example.com/gmailoauth/internal/store"
 )
@@ -88,4 +91,17 @@ func key(fs []IndexField) string {
 		parts[i] = f.FieldPath + ":" + f.Order + f.ArrayConfig
 	}
 	return strings.Join(parts, ",")
+}
+
+// TestMissingIndexIsUnavailable: while an index is missing or building,
+// Firestore refuses the query with FAILED_PRECONDITION; the store answers
+// ErrUnavailable (503, retry) rather than an internal error.
+func TestMissingIndexIsUnavailable(t *testing.T) {
+	err := mirrorErr(t.Context(), "list mirror", status.Error(codes.FailedPrecondition, "The query requires an index."))
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("got %v, want store.ErrUnavailable", err)
+	}
+	if err := mirrorErr(t.Context(), "list mirror", status.Error(codes.InvalidArgument, "bad")); errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("an invalid argument is not unavailable: %v", err)
+	}
 }

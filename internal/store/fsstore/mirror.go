@@ -6,6 +6,8 @@ import (
 
 	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/firestore/apiv1/firestorepb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"example.com/gmailoauth/internal/store"
 )
@@ -91,6 +93,18 @@ func (s *Store) mirrorQuery(userID string, q store.MirrorQuery) firestore.Query 
 	return fq
 }
 
+// mirrorErr is mapErr for the mirror's queries, which also answer
+// FAILED_PRECONDITION while a composite index they need is missing or still
+// building (after a deploy): that is store.ErrUnavailable, a 503 to retry,
+// and the cause (Firestore names the index) goes to the logs.
+func mirrorErr(ctx context.Context, op string, err error) error {
+	if status.Code(err) == codes.FailedPrecondition {
+		return fmt.Errorf("fsstore: %s: a composite index is missing or still building (terraform/firestore-indexes.json): %w: %w",
+			op, store.ErrUnavailable, err)
+	}
+	return mapErr(ctx, op, err)
+}
+
 // validCursor reports whether a cursor's ID is "" or could be a document
 // ID: only such positions can be put to Firestore.
 func validCursor(q store.MirrorQuery) bool {
@@ -115,7 +129,7 @@ func (s *Store) ListMirror(ctx context.Context, userID string, q store.MirrorQue
 	}
 	snaps, err := fq.Documents(ctx).GetAll()
 	if err != nil {
-		return nil, mapErr(ctx, "list mirror", err)
+		return nil, mirrorErr(ctx, "list mirror", err)
 	}
 	out := make([]*store.MessageMeta, 0, len(snaps))
 	for _, snap := range snaps {
@@ -147,7 +161,7 @@ func (s *Store) CountMirror(ctx context.Context, userID string, q store.MirrorQu
 	}
 	res, err := fq.NewAggregationQuery().WithCount("n").Get(ctx)
 	if err != nil {
-		return 0, mapErr(ctx, "count mirror", err)
+		return 0, mirrorErr(ctx, "count mirror", err)
 	}
 	v, ok := res["n"].(*firestorepb.Value)
 	if !ok {
