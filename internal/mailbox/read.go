@@ -59,8 +59,15 @@ const (
 // of budget is answered short, with a page token that continues the scan.
 func scanBudget(maxResults int) int { return max(4*(maxResults+1), minScanBudget) }
 
-// List answers one page of userID's listing.
+// List answers one page of userID's listing. req is what ParseListRequest
+// returns; a zero Source is SourceAuto and a zero MaxResults the default.
 func (r *Reader) List(ctx context.Context, userID string, req ListRequest) (*ListResult, error) {
+	if req.Source == "" {
+		req.Source = SourceAuto
+	}
+	if req.MaxResults <= 0 {
+		req.MaxResults = DefaultMaxResults
+	}
 	var tok *pageToken
 	if req.PageToken != "" {
 		var err error
