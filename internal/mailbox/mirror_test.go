@@ -348,7 +348,7 @@ func TestMirrorPageCost(t *testing.T) {
 					}
 					bound := req.MaxResults + 4 // credential, checkpoint, the page + 1, the count
 					if len(req.LabelIDs) > 1 {
-						bound = int64(max(4*(req.MaxResults+1), 200)) + 3
+						bound = max(4*(req.MaxResults+1), 200) + 3
 					}
 					if reads > bound || len(res.Messages) == 0 {
 						t.Errorf("%s: %d messages for %d store reads, want at most %d reads", what, len(res.Messages), reads, bound)
