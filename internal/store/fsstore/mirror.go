@@ -81,13 +81,13 @@ func (s *Store) mirrorQuery(userID string, q store.MirrorQuery) firestore.Query 
 	if q.Since != 0 {
 		fq = fq.Where(fieldInternalDate, ">=", q.Since)
 	}
+	if q.After != nil && q.After.ID == "" {
+		// After every message of that date: older ones only (a cursor
+		// needs a value for each order, and no document ID is "").
+		fq = fq.Where(fieldInternalDate, "<", q.After.InternalDate)
+	}
 	fq = fq.OrderBy(fieldInternalDate, firestore.Desc).OrderBy(firestore.DocumentID, firestore.Desc)
-	switch {
-	case q.After == nil:
-	case q.After.ID == "":
-		// After every message of that date: a cursor on the date alone.
-		fq = fq.StartAfter(q.After.InternalDate)
-	default:
+	if q.After != nil && q.After.ID != "" {
 		fq = fq.StartAfter(q.After.InternalDate, q.After.ID)
 	}
 	return fq
