@@ -48,6 +48,7 @@ func benchFixture(b *testing.B, kind string, size int, query string) *fixture {
 	unlimited := strconv.Itoa(testenv.Unlimited)
 	e := testenv.New(b, testenv.Options{Store: cs, MailboxSize: -1, Env: map[string]string{
 		"SYNC_QUERY": query, "GMAIL_QUOTA_USER_PER_MIN": unlimited, "GMAIL_QUOTA_PROJECT_PER_MIN": unlimited}})
+	e.Sandbox.SetQuotaLimits(sandbox.QuotaLimits{UserPerMinute: -1, ProjectPerMinute: -1})
 	f := &fixture{env: e, reads: cs, email: "bench@example.com"}
 	if err := e.Sandbox.SetMailboxSize(f.email, size); err != nil {
 		b.Fatal(err)

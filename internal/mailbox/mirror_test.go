@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"example.com/gmailoauth/internal/apperr"
+	"example.com/gmailoauth/internal/local/sandbox"
 	"example.com/gmailoauth/internal/local/testenv"
 	"example.com/gmailoauth/internal/mailbox"
 	"example.com/gmailoauth/internal/store"
@@ -63,6 +64,7 @@ func newFixture(t *testing.T, st store.Store, size int, env map[string]string) *
 	cfg := map[string]string{"GMAIL_QUOTA_USER_PER_MIN": strconv.Itoa(testenv.Unlimited), "GMAIL_QUOTA_PROJECT_PER_MIN": strconv.Itoa(testenv.Unlimited)}
 	maps.Copy(cfg, env)
 	e := testenv.New(t, testenv.Options{Store: cs, MailboxSize: size, Now: clock.Now, Env: cfg})
+	e.Sandbox.SetQuotaLimits(sandbox.QuotaLimits{UserPerMinute: -1, ProjectPerMinute: -1}) // nor in the sandbox
 	f := &fixture{env: e, clock: clock, reads: cs, email: "alice@example.com"}
 	f.uid, f.session = e.Connect(t, f.email)
 	return f
