@@ -20,6 +20,7 @@ import (
 	"example.com/gmailoauth/internal/local/sandbox"
 	"example.com/gmailoauth/internal/local/testenv"
 	"example.com/gmailoauth/internal/mailbox"
+	"example.com/gmailoauth/internal/oauthflow"
 	"example.com/gmailoauth/internal/store"
 	"example.com/gmailoauth/internal/store/fsstore/fstest"
 	"example.com/gmailoauth/internal/store/memstore"
@@ -492,7 +493,8 @@ func TestSourceMirror(t *testing.T) {
 
 // TestMirrorRefusesARevokedGrant: once the grant is known to be revoked (a
 // sync found out) or gone (disconnect), the mirror answers as Gmail would:
-// reauthorization_required.
+// reauthorization_required; a session of an earlier grant is refused once
+// the user has connected again.
 func TestMirrorRefusesARevokedGrant(t *testing.T) {
 	f := newFixture(t, nil, 0, nil)
 	f.env.Sync(t, f.uid)
@@ -509,12 +511,34 @@ func TestMirrorRefusesARevokedGrant(t *testing.T) {
 	if !apperr.Is(err, apperr.ReauthorizationRequired) {
 		t.Errorf("mirror listing of a revoked grant: %v, want reauthorization_required", err)
 	}
-	if err := f.env.Deps.Flow.Revoke(context.Background(), f.uid); err != nil {
+	cred, err := f.env.Store.GetCredential(context.Background(), f.uid)
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.env.Deps.Mailbox.List(context.Background(), f.uid, mailbox.ListRequest{MaxResults: 3, Format: mailbox.FormatIDs, Source: mailbox.SourceAuto})
-	if !apperr.Is(err, apperr.ReauthorizationRequired) {
+	oldGrant := cred.Grant
+	if _, err := f.env.Deps.Flow.Revoke(context.Background(), f.uid, oldGrant); err != nil {
+		t.Fatal(err)
+	}
+	auto := mailbox.ListRequest{MaxResults: 3, Format: mailbox.FormatIDs, Source: mailbox.SourceAuto}
+	if _, err = f.env.Deps.Mailbox.List(context.Background(), f.uid, auto); !apperr.Is(err, apperr.ReauthorizationRequired) {
 		t.Errorf("listing after disconnect: %v, want reauthorization_required", err)
+	}
+
+	// The user connects again and is synced: a session of the earlier
+	// grant still reads nothing, the new one reads the new mirror.
+	f.env.Sandbox.SetUserKnobs(f.email, sandbox.Knobs{})
+	f.env.Connect(t, f.email)
+	f.env.Sync(t, f.uid)
+	cred, err = f.env.Store.GetCredential(context.Background(), f.uid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.env.Deps.Mailbox.List(oauthflow.WithSessionGrant(context.Background(), oldGrant), f.uid, auto); !apperr.Is(err, apperr.InvalidSession) {
+		t.Errorf("a session of the earlier grant: %v, want invalid_session", err)
+	}
+	res, err := f.env.Deps.Mailbox.List(oauthflow.WithSessionGrant(context.Background(), cred.Grant), f.uid, auto)
+	if err != nil || res.Source != mailbox.SourceMirror {
+		t.Errorf("a session of the new grant: %+v, %v; want a page from the mirror", res, err)
 	}
 }
 
