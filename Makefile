@@ -64,7 +64,7 @@ test-short: ## Run the tests that need no emulator or browser
 
 FUZZTIME ?= 10s
 FUZZ_TARGETS := internal/session:FuzzSessionVerify internal/oauthflow:FuzzCheckReturnTo \
-	internal/mailbox:FuzzParseListRequest internal/logging:FuzzScrub \
+	internal/mailbox:FuzzParseListRequest internal/mailbox:FuzzOpenPageToken internal/logging:FuzzScrub \
 	internal/keyset:FuzzKeysetParse internal/app:FuzzCallback
 
 .PHONY: fuzz

@@ -1,14 +1,18 @@
-# Firestore in Native mode: credentials/{sub}, oauth_states/{sha256(state)}, outbox/{event id},
-# mailboxes/{sub}/messages/{id}, sync_state/sweep (the sweep's resume point, read
-# by document name only).
+# Firestore in Native mode: credentials/{sub}, oauth_states/{sha256(state)},
+# mailboxes/{sub} and mailboxes/{sub}/messages/{id} (the mirror the frontend
+# reads), outbox/{event id} (the events to the app not yet published),
+# sync_state/sweep (the sweep's resume point, read by document name only).
 #
 # Indexes: the sweep's cursor over credentials (status == X, ordered by
-# document ID, start after a cursor) is an equality filter ordered by
-# __name__, which Firestore's automatic single-field indexes serve, and the
-# messages subcollection is only read in document-ID order. The one composite
-# index is the events outbox's (below). What we do add besides are single-field index
-# *exemptions*: ciphertext fields are never queried, and indexing them would
-# only cost index writes (and copy ciphertext into index entries).
+# document ID) is served by Firestore's automatic single-field indexes. The
+# mirror's listings of mailboxes/{sub}/messages (newest first, by a label,
+# spam and trash left out) need the composite indexes listed in
+# firestore-indexes.json, one google_firestore_index each below; a Go test
+# (internal/store/fsstore) keeps that list equal to the queries the code
+# makes. The events outbox has one composite index of its own (below).
+# Single-field index *exemptions*: ciphertext fields are never queried, and
+# indexing them would only cost index writes (and copy ciphertext into index
+# entries).
 resource "google_firestore_database" "main" {
   project     = var.project_id
   name        = "(default)" # the functions use the default database
@@ -43,6 +47,31 @@ resource "google_firestore_field" "credentials_unindexed" {
   field      = each.key
 
   index_config {}
+}
+
+locals {
+  firestore_indexes = jsondecode(file("${path.module}/firestore-indexes.json")).indexes
+}
+
+# The mirror's composite indexes (see firestore-indexes.json). Building one
+# on an existing database takes minutes; queries that need it fail with
+# FAILED_PRECONDITION until it is ready, and the frontend answers 503.
+resource "google_firestore_index" "mirror" {
+  for_each = { for ix in local.firestore_indexes : join("-", [for f in ix.fields : f.field_path]) => ix }
+
+  project     = var.project_id
+  database    = google_firestore_database.main.name
+  collection  = each.value.collection
+  query_scope = "COLLECTION"
+
+  dynamic "fields" {
+    for_each = each.value.fields
+    content {
+      field_path   = fields.value.field_path
+      order        = try(fields.value.order, null)
+      array_config = try(fields.value.array_config, null)
+    }
+  }
 }
 
 # The events outbox (outbox/{event id}): a user's pending events are read in

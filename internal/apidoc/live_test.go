@@ -417,12 +417,16 @@ func TestRealAnswersMatchTheSpec(t *testing.T) {
 		Next string `json:"next_page_token"`
 	}
 	r.JSON(t, &page)
-	d.want(d.do("GET", "/list-messages", "/list-messages?max_results=3&format=metadata&label_ids=INBOX&page_token="+url.QueryEscape(page.Next), auth, ""), 200, "")
+	d.want(d.do("GET", "/list-messages", "/list-messages?max_results=3&format=metadata&page_token="+url.QueryEscape(page.Next), auth, ""), 200, "")
+	d.want(d.do("GET", "/list-messages", "/list-messages?max_results=3&label_ids=INBOX&page_token="+url.QueryEscape(page.Next), auth, ""), 400, "invalid_page_token")
+	// Before the user's first sync the mirror cannot answer.
+	d.want(d.do("GET", "/list-messages", "/list-messages?source=mirror", auth, ""), 409, "mirror_not_ready")
 	d.want(d.do("GET", "/list-messages", "/list-messages?q="+url.QueryEscape("subject:receipt")+"&max_results=500", auth, ""), 200, "")
 	d.want(d.do("GET", "/list-messages", "/list-messages", nil, ""), 401, "missing_session")
 	d.want(d.do("GET", "/list-messages", "/list-messages", bearer("abc.def.ghi"), ""), 401, "invalid_session")
 	d.want(d.do("GET", "/list-messages", "/list-messages?max_results=0", auth, ""), 400, "invalid_request")
-	d.want(d.do("GET", "/list-messages", "/list-messages?page_token=bogus", auth, ""), 400, "invalid_request")
+	d.want(d.do("GET", "/list-messages", "/list-messages?page_token=bogus", auth, ""), 400, "invalid_page_token")
+	d.want(d.do("GET", "/list-messages", "/list-messages?source=mirror&q=x", auth, ""), 400, "invalid_request")
 	ft.on("/messages", func(*http.Request, func() *http.Response) *http.Response {
 		return jsonResponse(403, `{"error":{"code":403,"message":"Request had insufficient authentication scopes.","errors":[{"message":"Insufficient Permission","domain":"global","reason":"insufficientPermissions"}],"status":"PERMISSION_DENIED"}}`)
 	})
@@ -465,6 +469,18 @@ func TestRealAnswersMatchTheSpec(t *testing.T) {
 	sched := schedTok(devserver.SandboxSchedulerAccount)
 	d.want(d.do("POST", "/list-messages", "/list-messages", sched, "{}"), 200, "")
 	d.want(d.do("POST", "/list-messages", "/list-messages", sched, `{"user_id":"`+userID+`"}`), 200, "")
+	// Synced: pages from the mirror, with synced_at, across the seam to Gmail.
+	r = d.do("GET", "/list-messages", "/list-messages?max_results=60&format=metadata", auth, "")
+	d.want(r, 200, "")
+	var mirrored struct {
+		Next   string `json:"next_page_token"`
+		Source string `json:"source"`
+	}
+	r.JSON(t, &mirrored)
+	if mirrored.Source != "mirror" {
+		t.Errorf("after the sync: source %q, want mirror", mirrored.Source)
+	}
+	d.want(d.do("GET", "/list-messages", "/list-messages?max_results=60&format=metadata&page_token="+url.QueryEscape(mirrored.Next), auth, ""), 200, "")
 	d.want(d.do("POST", "/list-messages", "/list-messages", sched, `{"user_id":"404404404"}`), 404, "unknown_user")
 	d.want(d.do("POST", "/list-messages", "/list-messages", jsonCT, "{}"), 401, "missing_token")
 	d.want(d.do("POST", "/list-messages", "/list-messages", with(auth, "Content-Type", "application/json"), "{}"), 401, "invalid_token")
@@ -474,12 +490,16 @@ func TestRealAnswersMatchTheSpec(t *testing.T) {
 	d.want(d.do("POST", "/list-messages", "/list-messages", with(sched, "Content-Type", "text/plain"), "{}"), 415, "unsupported_media_type")
 	d.want(d.do("POST", "/list-messages", "/list-messages", sched, `{"user_id":"`+strings.Repeat("1", 17<<10)+`"}`), 413, "request_too_large")
 
-	// Revoked at Google: reauthorization_required with a consent URL back to the caller's origin.
+	// Revoked at Google: reauthorization_required with a consent URL back to
+	// the caller's origin, from Gmail, and then from the mirror too (the
+	// grant is now marked revoked).
 	st.Sandbox.Revoke(email)
-	r = d.do("GET", "/list-messages", "/list-messages", with(auth, "Origin", appOrigin), "")
-	d.want(r, 401, "reauthorization_required")
-	if au, err := url.Parse(r.AuthorizationURL()); err != nil || !strings.Contains(au.RawQuery, "prompt=consent") {
-		t.Errorf("reauthorization_required: authorization_url %q, want a forced consent", r.AuthorizationURL())
+	for _, q := range []string{"?source=gmail", ""} {
+		r = d.do("GET", "/list-messages", "/list-messages"+q, with(auth, "Origin", appOrigin), "")
+		d.want(r, 401, "reauthorization_required")
+		if au, err := url.Parse(r.AuthorizationURL()); err != nil || !strings.Contains(au.RawQuery, "prompt=consent") {
+			t.Errorf("reauthorization_required: authorization_url %q, want a forced consent", r.AuthorizationURL())
+		}
 	}
 
 	// Disconnect.

@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"example.com/gmailoauth/internal/apperr"
-	"example.com/gmailoauth/internal/gmail"
 	"example.com/gmailoauth/internal/httpx"
 	"example.com/gmailoauth/internal/mailbox"
 	"example.com/gmailoauth/internal/oauthflow"
@@ -13,7 +12,7 @@ import (
 )
 
 // listMessages serves GET /list-messages: one page of the signed-in user's
-// messages.
+// messages, from the mirror or from Gmail (mailbox.Reader decides).
 func listMessages(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.Request) error {
 	if err := needsClientSecret(d); err != nil {
 		return err
@@ -26,17 +25,10 @@ func listMessages(ctx context.Context, d *Deps, w http.ResponseWriter, r *http.R
 	if err != nil {
 		return err
 	}
-	// The page's cost is taken from the user's budget at once: a page that
-	// cannot be served within the frontend's patience is answered
-	// rate_limited before anything is sent.
-	req, units := mailbox.Plan(req, d.Gmail.UserBurst())
-	var res *mailbox.ListResult
-	// Only the session's grant may be used (oauthflow.WithSessionGrant).
+	// Only the session's grant may be used (oauthflow.WithSessionGrant), for
+	// Gmail and for the mirror alike.
 	ctx = oauthflow.WithSessionGrant(ctx, claims.Grant)
-	err = d.Gmail.DoCost(ctx, claims.Subject, units, func(ctx context.Context, c *gmail.Client) error {
-		res, err = mailbox.List(ctx, c, req)
-		return err
-	})
+	res, err := d.Mailbox.List(ctx, claims.Subject, req)
 	if err != nil {
 		return withReauthURL(ctx, d, r, firstNonEmpty(claims.Email, claims.Subject), err)
 	}

@@ -23,6 +23,7 @@ import (
 	"example.com/gmailoauth/internal/gmail"
 	"example.com/gmailoauth/internal/httpx"
 	"example.com/gmailoauth/internal/keyset"
+	"example.com/gmailoauth/internal/mailbox"
 	"example.com/gmailoauth/internal/oauthflow"
 	"example.com/gmailoauth/internal/pubsub"
 	"example.com/gmailoauth/internal/push"
@@ -51,6 +52,9 @@ type Deps struct {
 	// instances; work that can wait for the next day (the older mail of
 	// first syncs, watch renewals not yet due) asks its AllowOptional.
 	Budget *gmail.Budget
+	// Mailbox answers the frontend's listings: from the mirror the Syncer
+	// keeps, or through Gmail.
+	Mailbox *mailbox.Reader
 	// Client makes the instance's other outbound calls (OAuth, OIDC), with
 	// the outbound timeout and no redirects.
 	Client  *http.Client
@@ -186,6 +190,8 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Deps, error)
 	d.Gmail = &gmail.Service{BaseURL: cfg.GmailAPIURL, Tokens: d.Flow, Now: opts.Now, Retry: FrontendRetry,
 		Patience: FrontendPatience, MaxConcurrentPerUser: gmail.DefaultConcurrentPerUser,
 		HTTP: &http.Client{Timeout: cfg.OutboundTimeout, Transport: quota}}
+	d.Mailbox = &mailbox.Reader{Store: st, Grants: d.Flow, Gmail: d.Gmail,
+		PageTokenKeys: func() [][]byte { return d.Keys().PageTokenKeys() }}
 	d.Syncer = &syncer.Syncer{
 		Budget: d.Budget,
 		Store:  st,

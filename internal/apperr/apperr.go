@@ -30,6 +30,7 @@ const (
 	MethodNotAllowed     Code = "method_not_allowed"     // the method is not served on this path
 	OriginNotAllowed     Code = "origin_not_allowed"     // a CORS preflight from an origin not allow-listed
 	InvalidReturnTo      Code = "invalid_return_to"      // return_to is not an allow-listed URL
+	InvalidPageToken     Code = "invalid_page_token"     // forged, altered, another user's or another listing's page token
 
 	// The OAuth callback.
 	InvalidState       Code = "invalid_state"       // unknown, malformed or already used state
@@ -54,6 +55,9 @@ const (
 	Forbidden         Code = "forbidden"          // a valid token of another identity
 	UnknownUser       Code = "unknown_user"       // no grant is stored for the user id
 
+	// The mirror.
+	MirrorNotReady Code = "mirror_not_ready" // source=mirror before the user's first sync completed
+
 	// Capacity and dependencies.
 	RateLimited         Code = "rate_limited"         // a quota or limit of this user or of the project is spent
 	Unavailable         Code = "unavailable"          // storage or a secret could not be reached
@@ -69,11 +73,12 @@ const NoRetry time.Duration = -1
 // codes lists every Code above, for Codes.
 var codes = []Code{
 	InvalidRequest, InvalidJSON, UnsupportedMediaType, RequestTooLarge, QueryTooLong, MethodNotAllowed,
-	OriginNotAllowed, InvalidReturnTo,
+	OriginNotAllowed, InvalidReturnTo, InvalidPageToken,
 	InvalidState, ExpiredState, MissingCode, InvalidGrant, InvalidIDToken, AccessDenied, AuthorizationError,
 	NoRefreshToken, InsufficientScope,
 	MissingSession, InvalidSession, ReauthorizationRequired,
 	SchedulerDisabled, MissingToken, InvalidToken, Forbidden, UnknownUser,
+	MirrorNotReady,
 	RateLimited, Unavailable, UpstreamUnavailable, UpstreamError, Misconfigured, Internal,
 }
 

@@ -5,6 +5,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,7 +65,7 @@ type Config struct {
 	SchedulerServiceAccount string // SCHEDULER_SERVICE_ACCOUNT
 	SchedulerAudience       string // SCHEDULER_AUDIENCE
 
-	SyncQuery       string        // SYNC_QUERY
+	SyncQuery       string        // SYNC_QUERY (a date-only query; see DateOnlyQuery)
 	SyncConcurrency int           // SYNC_CONCURRENCY
 	SyncDeadline    time.Duration // SYNC_DEADLINE
 
@@ -259,6 +260,9 @@ func loadSync(e *env, c *Config) {
 	if c.SyncQuery == "" {
 		c.SyncQuery = "newer_than:30d"
 	}
+	if !DateOnlyQuery(c.SyncQuery) {
+		e.bad("SYNC_QUERY must select messages by date only (newer_than:30d, after:2026/01/31 or after:<Unix seconds>), got %q: the frontend's listings are answered from what it selects", c.SyncQuery)
+	}
 	c.SyncConcurrency = e.integer("SYNC_CONCURRENCY", 8, 1, 256, "a whole number from 1 to 256")
 	c.SyncDeadline = 8 * time.Minute
 	if v := e.get("SYNC_DEADLINE"); v != "" {
@@ -268,6 +272,24 @@ func loadSync(e *env, c *Config) {
 		}
 		c.SyncDeadline = d
 	}
+}
+
+// dateTerm is one term of a date-only Gmail query: a lower bound on the
+// date, relative (newer_than:N d/m/y) or absolute (after: or newer: a date
+// or Unix seconds).
+var dateTerm = regexp.MustCompile(`^(newer_than:[0-9]{1,5}[dmy]|(after|newer):([0-9]{1,12}|[0-9]{4}/[0-9]{1,2}/[0-9]{1,2}))$`)
+
+// DateOnlyQuery reports whether q selects messages by a lower bound on
+// their date and nothing else, so that what a full sync lists is every
+// message newer than the oldest one listed: what the mirror must hold.
+func DateOnlyQuery(q string) bool {
+	terms := strings.Fields(q)
+	for _, t := range terms {
+		if !dateTerm.MatchString(t) {
+			return false
+		}
+	}
+	return len(terms) > 0
 }
 
 // loadQuota reads the Gmail limits the functions keep to. The defaults are

@@ -31,6 +31,7 @@ var statuses = map[apperr.Code]answer{
 	apperr.MethodNotAllowed:     {status: http.StatusMethodNotAllowed},
 	apperr.OriginNotAllowed:     {status: http.StatusForbidden},
 	apperr.InvalidReturnTo:      {status: http.StatusBadRequest},
+	apperr.InvalidPageToken:     {status: http.StatusBadRequest},
 
 	apperr.InvalidState:       {status: http.StatusBadRequest},
 	apperr.ExpiredState:       {status: http.StatusBadRequest},
@@ -51,6 +52,8 @@ var statuses = map[apperr.Code]answer{
 	apperr.InvalidToken:      {status: http.StatusUnauthorized},
 	apperr.Forbidden:         {status: http.StatusForbidden},
 	apperr.UnknownUser:       {status: http.StatusNotFound},
+
+	apperr.MirrorNotReady: {status: http.StatusConflict},
 
 	apperr.RateLimited:         {status: http.StatusTooManyRequests, retryAfter: 10 * time.Second},
 	apperr.Unavailable:         {status: http.StatusServiceUnavailable, retryAfter: RetryUnavailable},

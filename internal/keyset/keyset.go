@@ -13,7 +13,9 @@ package keyset
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -230,4 +232,32 @@ func Rotate(data []byte, id string) ([]byte, error) {
 	f.Session.Keys[sessID] = base64.StdEncoding.EncodeToString(b[32:])
 	f.Session.Primary = sessID
 	return json.MarshalIndent(f, "", "  ")
+}
+
+// pageTokenInfo separates page-token keys from the session keys they are
+// derived from.
+const pageTokenInfo = "gmailoauth/v1 page tokens"
+
+// PageTokenKeys returns the keys that sign the frontend's page tokens, the
+// one to sign with first: one per session key, derived from it with
+// HKDF-SHA256, so a page token and a session never share a key and
+// rotating the session keys rotates these too.
+func (k *Keyset) PageTokenKeys() [][]byte {
+	ids := make([]string, 0, len(k.sess))
+	for id := range k.sess {
+		if id != k.sessPrimary {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	ids = append([]string{k.sessPrimary}, ids...)
+	out := make([][]byte, 0, len(ids))
+	for _, id := range ids {
+		key, err := hkdf.Key(sha256.New, k.sess[id], nil, pageTokenInfo, 32)
+		if err != nil { // only for lengths HKDF cannot produce
+			panic(err)
+		}
+		out = append(out, key)
+	}
+	return out
 }

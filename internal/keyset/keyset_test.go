@@ -332,3 +332,34 @@ func FuzzKeysetParse(f *testing.F) {
 		}
 	})
 }
+
+func TestPageTokenKeys(t *testing.T) {
+	data, err := keyset.Generate("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1, err := keyset.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := k1.PageTokenKeys()
+	_, sess := k1.PrimarySessionKey()
+	if len(keys) != 1 || len(keys[0]) != 32 || bytes.Equal(keys[0], sess) {
+		t.Fatalf("PageTokenKeys = %d keys, want one 32-byte key other than the session key", len(keys))
+	}
+	if !bytes.Equal(keys[0], k1.PageTokenKeys()[0]) {
+		t.Errorf("PageTokenKeys is not deterministic")
+	}
+	rotated, err := keyset.Rotate(data, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := keyset.Parse(rotated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys2 := k2.PageTokenKeys()
+	if len(keys2) != 2 || bytes.Equal(keys2[0], keys[0]) || !bytes.Equal(keys2[1], keys[0]) {
+		t.Errorf("after a rotation: want the new key first and the old one still there")
+	}
+}

@@ -1,5 +1,7 @@
 // Package mailbox is the frontend's read path: it validates a listing
-// request and answers it, one page at a time, with ids or metadata.
+// request and answers it, one page at a time, with ids or metadata, from
+// the mirror (the messages the sync keeps in the store) or from Gmail (see
+// Reader), behind page tokens of its own (see token.go).
 package mailbox
 
 import (
@@ -8,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"example.com/gmailoauth/internal/apperr"
@@ -20,7 +23,20 @@ const (
 	MaxMaxResults     = 500
 	MaxQueryLen       = 1024
 	MaxLabelIDs       = 20
-	MaxPageTokenLen   = 256
+	MaxPageTokenLen   = 512
+)
+
+// Sources of a listing: the request's source parameter, and the answer's
+// source (mirror or gmail).
+const (
+	// SourceAuto answers from the mirror once the user's first sync has
+	// completed and the request has no q, continuing from Gmail past the
+	// mirror's horizon; from Gmail otherwise.
+	SourceAuto = "auto"
+	// SourceMirror answers from the mirror only, never calling Gmail.
+	SourceMirror = "mirror"
+	// SourceGmail answers from Gmail.
+	SourceGmail = "gmail"
 )
 
 // Formats of a listing.
@@ -37,6 +53,7 @@ type ListRequest struct {
 	PageToken        string
 	IncludeSpamTrash bool
 	Format           string
+	Source           string
 }
 
 // Message is one listed message; metadata fields are set with FormatMetadata.
@@ -55,16 +72,22 @@ type ListResult struct {
 	Messages           []Message `json:"messages"`
 	NextPageToken      string    `json:"next_page_token,omitempty"`
 	ResultSizeEstimate int64     `json:"result_size_estimate"`
+	// Source is where the page came from: SourceMirror or SourceGmail.
+	Source string `json:"source"`
+	// SyncedAt, for a page from the mirror, is when the sync last wrote to
+	// it.
+	SyncedAt time.Time `json:"synced_at,omitzero"`
 }
 
 var knownParams = map[string]bool{
 	"q": true, "label_ids": true, "max_results": true, "page_token": true, "include_spam_trash": true, "format": true,
+	"source": true,
 }
 
 // ParseListRequest validates the query of GET /list-messages, reporting
 // every problem in one 400 invalid_request.
 func ParseListRequest(v url.Values) (ListRequest, error) {
-	req := ListRequest{MaxResults: DefaultMaxResults, Format: FormatIDs}
+	req := ListRequest{MaxResults: DefaultMaxResults, Format: FormatIDs, Source: SourceAuto}
 	var p []string
 	for k := range v {
 		if !knownParams[k] {
@@ -125,6 +148,18 @@ func ParseListRequest(v url.Values) (ListRequest, error) {
 		}
 		req.Format = s
 	}
+	if s, ok := single("source"); ok {
+		switch s {
+		case SourceAuto, SourceGmail:
+		case SourceMirror:
+			if req.Q != "" {
+				p = append(p, "q is answered by Gmail only: use source=auto or source=gmail with q")
+			}
+		default:
+			p = append(p, "source must be auto, mirror or gmail")
+		}
+		req.Source = s
+	}
 	if len(p) > 0 {
 		return ListRequest{}, apperr.New(apperr.InvalidRequest, strings.Join(p, "; "))
 	}
@@ -138,9 +173,9 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// Plan returns what answering req costs in Gmail quota units, and req with
-// its page shortened so that the cost fits within maxUnits, the most a user
-// may spend at once (0 = no bound). A page of ids costs one messages.list;
+// Plan returns what answering req from Gmail costs in Gmail quota units,
+// and req with its page shortened so that the cost fits within maxUnits,
+// the most a user may spend at once (0 = no bound). A page of ids costs one messages.list;
 // a metadata page one messages.list and one messages.get per message
 // (gmail.MetadataPageCost), so under Gmail's 2026 prices and the default
 // budget a metadata page holds at most 294 messages: ask for more and the
@@ -158,17 +193,18 @@ func Plan(req ListRequest, maxUnits int) (ListRequest, int) {
 	return req, gmail.MetadataPageCost(int(req.MaxResults))
 }
 
-// List returns one page of the user's messages through c; with
-// FormatMetadata it fetches each listed message's metadata (a message
-// deleted between the listing and its fetch is left out).
-func List(ctx context.Context, c *gmail.Client, req ListRequest) (*ListResult, error) {
-	page, err := c.ListMessages(ctx, gmail.ListQuery{Q: req.Q, LabelIDs: req.LabelIDs, MaxResults: req.MaxResults,
-		PageToken: req.PageToken, IncludeSpamTrash: req.IncludeSpamTrash})
+// listGmail returns one page of the user's messages from Gmail through c;
+// with FormatMetadata it fetches each listed message's metadata (a message
+// deleted between the listing and its fetch is left out). q is the Gmail
+// query and pageToken Gmail's own page token.
+func listGmail(ctx context.Context, c *gmail.Client, req ListRequest, q, pageToken string) (*ListResult, error) {
+	page, err := c.ListMessages(ctx, gmail.ListQuery{Q: q, LabelIDs: req.LabelIDs, MaxResults: req.MaxResults,
+		PageToken: pageToken, IncludeSpamTrash: req.IncludeSpamTrash})
 	if err != nil {
 		return nil, err
 	}
 	out := &ListResult{Messages: make([]Message, len(page.Messages)), NextPageToken: page.NextPageToken,
-		ResultSizeEstimate: page.ResultSizeEstimate}
+		ResultSizeEstimate: page.ResultSizeEstimate, Source: SourceGmail}
 	for i, m := range page.Messages {
 		out.Messages[i] = Message{ID: m.ID, ThreadID: m.ThreadID}
 	}

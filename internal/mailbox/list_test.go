@@ -13,7 +13,7 @@ import (
 
 // defaults is the ListRequest of an empty query.
 func defaults() mailbox.ListRequest {
-	return mailbox.ListRequest{MaxResults: mailbox.DefaultMaxResults, Format: mailbox.FormatIDs}
+	return mailbox.ListRequest{MaxResults: mailbox.DefaultMaxResults, Format: mailbox.FormatIDs, Source: mailbox.SourceAuto}
 }
 
 func TestParseListRequest(t *testing.T) {
@@ -25,8 +25,14 @@ func TestParseListRequest(t *testing.T) {
 		wantErrs []string            // substrings of the 400 message
 	}{
 		{"defaults", "", defaults(), nil},
-		{"everything", "q=from%3Aa%40b.c+is%3Aunread&label_ids=INBOX&label_ids=Label_12&max_results=500&page_token=09876543210&include_spam_trash=true&format=metadata",
-			mailbox.ListRequest{Q: "from:a@b.c is:unread", LabelIDs: []string{"INBOX", "Label_12"}, MaxResults: 500, PageToken: "09876543210", IncludeSpamTrash: true, Format: "metadata"}, nil},
+		{"everything", "q=from%3Aa%40b.c+is%3Aunread&label_ids=INBOX&label_ids=Label_12&max_results=500&page_token=09876543210&include_spam_trash=true&format=metadata&source=gmail",
+			mailbox.ListRequest{Q: "from:a@b.c is:unread", LabelIDs: []string{"INBOX", "Label_12"}, MaxResults: 500, PageToken: "09876543210", IncludeSpamTrash: true, Format: "metadata", Source: "gmail"}, nil},
+		{"source mirror", "source=mirror", func() mailbox.ListRequest { r := defaults(); r.Source = mailbox.SourceMirror; return r }(), nil},
+		{"source auto", "source=auto", defaults(), nil},
+		{"source unknown", "source=cache", mailbox.ListRequest{}, []string{"source must be auto, mirror or gmail"}},
+		{"source upper", "source=MIRROR", mailbox.ListRequest{}, []string{"source must be auto, mirror or gmail"}},
+		{"source repeated", "source=auto&source=gmail", mailbox.ListRequest{}, []string{"source may be given once"}},
+		{"source mirror with q", "source=mirror&q=is%3Aunread", mailbox.ListRequest{}, []string{"q is answered by Gmail only"}},
 		{"max_results 1", "max_results=1", func() mailbox.ListRequest { r := defaults(); r.MaxResults = 1; return r }(), nil},
 		{"max_results 0", "max_results=0", mailbox.ListRequest{}, []string{"max_results must be a whole number from 1 to 500"}},
 		{"max_results 501", "max_results=501", mailbox.ListRequest{}, []string{"max_results must be"}},
@@ -43,16 +49,16 @@ func TestParseListRequest(t *testing.T) {
 		{"label space", "label_ids=my+label", mailbox.ListRequest{}, []string{"label_ids must be label ids"}},
 		{"label empty", "label_ids=", mailbox.ListRequest{}, []string{"label_ids must be label ids"}},
 		{"label too long", "label_ids=" + strings.Repeat("L", 65), mailbox.ListRequest{}, []string{"label_ids must be label ids"}},
-		{"label 64", "label_ids=" + strings.Repeat("L", 64), mailbox.ListRequest{LabelIDs: []string{strings.Repeat("L", 64)}, MaxResults: 100, Format: "ids"}, nil},
+		{"label 64", "label_ids=" + strings.Repeat("L", 64), mailbox.ListRequest{LabelIDs: []string{strings.Repeat("L", 64)}, MaxResults: 100, Format: "ids", Source: "auto"}, nil},
 		{"label unicode", "label_ids=%C3%A9t%C3%A9", mailbox.ListRequest{}, []string{"label_ids must be label ids"}},
-		{"20 labels", strings.Repeat("label_ids=INBOX&", 20), mailbox.ListRequest{LabelIDs: strings.Split(strings.Repeat("INBOX,", 19)+"INBOX", ","), MaxResults: 100, Format: "ids"}, nil},
+		{"20 labels", strings.Repeat("label_ids=INBOX&", 20), mailbox.ListRequest{LabelIDs: strings.Split(strings.Repeat("INBOX,", 19)+"INBOX", ","), MaxResults: 100, Format: "ids", Source: "auto"}, nil},
 		{"21 labels", labels21, mailbox.ListRequest{}, []string{"at most 20 label_ids"}},
 		{"page_token empty", "page_token=", mailbox.ListRequest{}, []string{"page_token is malformed"}},
 		{"page_token space", "page_token=a+b", mailbox.ListRequest{}, []string{"page_token is malformed"}},
 		{"page_token control", "page_token=a%00b", mailbox.ListRequest{}, []string{"page_token is malformed"}},
 		{"page_token non-ascii", "page_token=%C3%A9", mailbox.ListRequest{}, []string{"page_token is malformed"}},
-		{"page_token too long", "page_token=" + strings.Repeat("t", 257), mailbox.ListRequest{}, []string{"page_token is malformed"}},
-		{"page_token 256", "page_token=" + strings.Repeat("t", 256), mailbox.ListRequest{PageToken: strings.Repeat("t", 256), MaxResults: 100, Format: "ids"}, nil},
+		{"page_token too long", "page_token=" + strings.Repeat("t", 513), mailbox.ListRequest{}, []string{"page_token is malformed"}},
+		{"page_token 512", "page_token=" + strings.Repeat("t", 512), mailbox.ListRequest{PageToken: strings.Repeat("t", 512), MaxResults: 100, Format: "ids", Source: "auto"}, nil},
 		{"format ids", "format=ids", defaults(), nil},
 		{"format full", "format=full", mailbox.ListRequest{}, []string{"format must be ids or metadata"}},
 		{"format upper", "format=IDS", mailbox.ListRequest{}, []string{"format must be ids or metadata"}},
@@ -125,7 +131,7 @@ func FuzzParseListRequest(f *testing.F) {
 		}
 		for k, vals := range v {
 			switch k {
-			case "q", "max_results", "page_token", "include_spam_trash", "format":
+			case "q", "max_results", "page_token", "include_spam_trash", "format", "source":
 				if len(vals) != 1 {
 					t.Fatalf("accepted %d values of %s", len(vals), k)
 				}
@@ -158,6 +164,15 @@ func FuzzParseListRequest(f *testing.F) {
 		}
 		if req.Format != mailbox.FormatIDs && req.Format != mailbox.FormatMetadata {
 			t.Fatalf("accepted format %q", req.Format)
+		}
+		switch req.Source {
+		case mailbox.SourceAuto, mailbox.SourceGmail:
+		case mailbox.SourceMirror:
+			if req.Q != "" {
+				t.Fatalf("accepted q with source=mirror")
+			}
+		default:
+			t.Fatalf("accepted source %q", req.Source)
 		}
 	})
 }

@@ -96,7 +96,7 @@ func newHarness(t *testing.T, mailboxSize int) *harness {
 	mem, clock := events.NewMemory(0), &devtest.Clock{}
 	q := newQueue(clock.Now)
 	te := testenv.New(t, testenv.Options{Store: memstore.New(), MailboxSize: mailboxSize, Now: clock.Now,
-		Env:    map[string]string{"PUSH_TOPIC": topic, "SYNC_QUERY": "in:anywhere"},
+		Env:    map[string]string{"PUSH_TOPIC": topic},
 		Events: mem, Dispatch: q, Notify: q.notify})
 	if te.Deps.Push == nil {
 		t.Fatal("PUSH_TOPIC set, but the wiring made no push path")

@@ -16,6 +16,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"math"
 	"strings"
 	"time"
 
@@ -128,6 +129,24 @@ type Mailbox struct {
 	WatchedAt       time.Time
 	WatchExpiration time.Time
 	WatchHistoryID  uint64
+	// MirrorHorizon is the internal date (ms since the epoch) from which on
+	// the mirror holds every message of the mailbox, spam and trash
+	// included: the oldest message the last full sync listed (or the time it
+	// started, when it listed none). HorizonAll means the full sync listed
+	// every message. 0 means unknown: the mirror cannot answer a listing
+	// (see Mailbox.MirrorReady). A full sync lowers it page by page.
+	MirrorHorizon int64
+}
+
+// HorizonAll as a MirrorHorizon means the mirror holds every message: the
+// full sync listed the whole mailbox.
+const HorizonAll int64 = math.MinInt64
+
+// MirrorReady reports whether the mirror can answer listings: the first
+// full sync has completed (a history checkpoint, no full sync under way)
+// and it recorded the mirror's horizon.
+func (mb *Mailbox) MirrorReady() bool {
+	return mb != nil && mb.HistoryID != 0 && mb.PendingHistoryID == 0 && mb.MirrorHorizon != 0
 }
 
 // MessageMeta is the synced metadata of one message, stored at
@@ -281,6 +300,18 @@ type Store interface {
 	// history id cleared (synced covers it). A lease owner no longer holds is
 	// left alone (false).
 	FinishSync(ctx context.Context, userID, owner string, synced uint64, now time.Time, ttl time.Duration) (bool, error)
+	// --- The mirror: the read path over the synced messages (see MirrorQuery) ---
+
+	// ListMirror returns up to q.Limit synced messages of userID that match
+	// q, in Gmail's listing order: newest InternalDate first, and for equal
+	// dates the greater ID first. It reads only what it returns (plus
+	// nothing when it returns nothing): a caller pays for the documents it
+	// gets. A limit <= 0 means no limit.
+	ListMirror(ctx context.Context, userID string, q MirrorQuery) ([]*MessageMeta, error)
+	// CountMirror returns how many synced messages of userID match q
+	// (q.After included), counting at most q.Limit of them (a limit <= 0
+	// means no limit).
+	CountMirror(ctx context.Context, userID string, q MirrorQuery) (int, error)
 }
 
 // ErrInvalidDay is returned for a quota usage day that is not a date
@@ -346,3 +377,53 @@ func EmailKey(email string) string {
 	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
 	return hex.EncodeToString(sum[:])
 }
+
+// MirrorQuery selects synced messages for a listing. The filters are the
+// ones a store can serve from an index: one label, the spam and trash
+// exclusion, a lower bound on the date and a cursor; further labels are
+// the caller's to filter.
+type MirrorQuery struct {
+	// Label, when set, keeps only messages carrying this label id.
+	Label string
+	// ExcludeSpamTrash leaves out messages labelled SPAM or TRASH.
+	ExcludeSpamTrash bool
+	// Since keeps only messages whose InternalDate is at or after it (ms);
+	// 0 keeps every message (internal dates are positive).
+	Since int64
+	// After, when set, starts the listing strictly after this position.
+	After *MirrorCursor
+	// Limit bounds the messages returned (or counted); <= 0 means no limit.
+	Limit int
+}
+
+// MirrorCursor is a position in the mirror's listing order: where the
+// message with this InternalDate and ID is (or would be). ID "" is the
+// position after every message of that date.
+type MirrorCursor struct {
+	InternalDate int64
+	ID           string
+}
+
+// Passed reports whether a listing that has reached c has already passed
+// m: in listing order (newest first, then greater ID first) m is at c or
+// before it.
+func (c MirrorCursor) Passed(m *MessageMeta) bool {
+	return m.InternalDate > c.InternalDate || m.InternalDate == c.InternalDate && m.ID >= c.ID
+}
+
+// InSpamOrTrash reports whether labels include SPAM or TRASH: such messages
+// are left out of a listing unless it asks for them.
+func InSpamOrTrash(labels []string) bool {
+	for _, l := range labels {
+		if l == LabelSpam || l == LabelTrash {
+			return true
+		}
+	}
+	return false
+}
+
+// The labels Gmail keeps out of a listing by default.
+const (
+	LabelSpam  = "SPAM"
+	LabelTrash = "TRASH"
+)

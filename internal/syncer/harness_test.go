@@ -161,7 +161,8 @@ func (e *env) stored(t testing.TB, userID string) []string {
 var plainHTTP = &http.Client{Timeout: 30 * time.Second}
 
 // gmailIDs lists every message id of userID in the sandbox (as Gmail sees it
-// for the syncer's query), sorted, through the Gmail API.
+// for the syncer's query, spam and trash included), sorted, through the
+// Gmail API.
 func (e *env) gmailIDs(t testing.TB, userID string) []string {
 	t.Helper()
 	ctx := context.Background()
@@ -174,7 +175,7 @@ func (e *env) gmailIDs(t testing.TB, userID string) []string {
 		t.Fatal(err)
 	}
 	var out []string
-	q := gmail.ListQuery{Q: e.syncer.Query, MaxResults: gmail.MaxPageSize}
+	q := gmail.ListQuery{Q: e.syncer.Query, MaxResults: gmail.MaxPageSize, IncludeSpamTrash: true}
 	for {
 		page, err := c.ListMessages(ctx, q)
 		if err != nil {

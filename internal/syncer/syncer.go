@@ -2,7 +2,8 @@
 // connected user's recent mail into the store and keeps it current.
 //
 // A user's first sync reads the mailbox historyId (users.getProfile), lists
-// the messages matching the query (SYNC_QUERY) newest first, 100 ids a page
+// the messages matching the query (SYNC_QUERY), spam and trash included,
+// newest first, 100 ids a page
 // (gmail.SyncPageSize), fetches each message's metadata (subject, from,
 // date, snippet, labels: messages.get with format=metadata, 20 units, the
 // cheapest call that yields them) concurrently within a bound, and saves
@@ -13,7 +14,9 @@
 // (gmail.Backfill), and when the project's usage of the day nears the daily
 // billing threshold (gmail.Budget) they wait for the next day, saved where
 // they stopped. When the listing ends, the historyId read before it becomes
-// the checkpoint. Later syncs call users.history.list from the checkpoint
+// the checkpoint, and the oldest internal date listed the mirror's horizon:
+// the frontend's listings are answered from the store down to it (package
+// mailbox). Later syncs call users.history.list from the checkpoint
 // (100 records a page) and apply only the changes: added
 // messages are fetched, deleted ones removed, label changes applied from the
 // history records themselves (no Gmail call). A 404 (checkpoint too old)

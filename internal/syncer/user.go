@@ -24,7 +24,9 @@ const (
 // Result is what one user's sync did.
 type Result struct {
 	Kind string
-	// Fallback is set when history.list answered 404 and a full sync ran.
+	// Fallback is set when a full sync ran in place of an incremental one:
+	// history.list answered 404, or the checkpoint predates the mirror's
+	// horizon.
 	Fallback bool
 	Added    int
 	Removed  int
@@ -201,6 +203,13 @@ func (s *Syncer) recordError(ctx context.Context, userID string, mb *store.Mailb
 // run picks the kind of sync. mb is updated as checkpoints are saved.
 func (s *Syncer) run(ctx context.Context, c *gmail.Client, userID string, mb *store.Mailbox, res *Result, stopping func() bool) error {
 	if mb.HistoryID != 0 && mb.PendingHistoryID == 0 {
+		if mb.MirrorHorizon == 0 {
+			// Synced before the mirror kept its horizon (and spam and
+			// trash): list again, dropping what Gmail no longer has.
+			s.log().InfoContext(ctx, "mirror without a horizon; full sync", slog.String("user_id", userID))
+			res.Kind, res.Fallback = KindFull, true
+			return s.full(ctx, c, userID, mb, res, stopping)
+		}
 		res.Kind = KindIncremental
 		err := s.incremental(ctx, c, userID, mb, res, stopping)
 		if !errors.Is(err, gmail.ErrHistoryGone) {
@@ -213,7 +222,8 @@ func (s *Syncer) run(ctx context.Context, c *gmail.Client, userID string, mb *st
 	return s.full(ctx, c, userID, mb, res, stopping)
 }
 
-// full lists the messages matching the query, newest first, SyncPageSize
+// full lists the messages matching the query, spam and trash included,
+// newest first, SyncPageSize
 // ids a page, fetches their metadata and saves each page with the page
 // token of the next one, so a stopped sync continues where it was. The
 // first page of a sync that starts now is the user's newest mail: it goes
@@ -222,6 +232,9 @@ func (s *Syncer) run(ctx context.Context, c *gmail.Client, userID string, mb *st
 // project's usage is near the daily threshold (errDeferred). The mailbox
 // historyId is read before the listing: changes made during it are
 // replayed by the next incremental sync (applying them twice is harmless).
+// The mirror's horizon starts at the listing's start and goes down to the
+// oldest message listed: the mirror then holds every message from it on
+// (the query selects by date only; see config's SYNC_QUERY).
 func (s *Syncer) full(ctx context.Context, c *gmail.Client, userID string, mb *store.Mailbox, res *Result, stopping func() bool) error {
 	resumed := mb.PendingHistoryID != 0
 	newest := !resumed           // the next page is the newest mail
@@ -236,6 +249,10 @@ func (s *Syncer) full(ctx context.Context, c *gmail.Client, userID string, mb *s
 		}
 		mb.PendingHistoryID, mb.FullSyncPageToken = hid, ""
 		mb.MessageCount = 0
+		mb.MirrorHorizon = s.now().UnixMilli()
+		if s.Query == "" {
+			mb.MirrorHorizon = store.HorizonAll
+		}
 	}
 	for {
 		stop := errStopped
@@ -260,7 +277,8 @@ func (s *Syncer) full(ctx context.Context, c *gmail.Client, userID string, mb *s
 			pctx = gmail.Backfill(ctx)
 		}
 		newest = false
-		page, err := c.ListMessages(pctx, gmail.ListQuery{Q: s.Query, MaxResults: gmail.SyncPageSize, PageToken: mb.FullSyncPageToken})
+		page, err := c.ListMessages(pctx, gmail.ListQuery{Q: s.Query, MaxResults: gmail.SyncPageSize, PageToken: mb.FullSyncPageToken,
+			IncludeSpamTrash: true})
 		if err != nil {
 			if gmail.KindOf(err) == gmail.KindBadRequest && mb.FullSyncPageToken != "" {
 				// A page token from an interrupted sync is no longer valid:
@@ -284,6 +302,11 @@ func (s *Syncer) full(ctx context.Context, c *gmail.Client, userID string, mb *s
 		cp := *mb
 		cp.FullSyncPageToken = page.NextPageToken
 		cp.MessageCount += len(metas)
+		for _, m := range metas {
+			if cp.MirrorHorizon != store.HorizonAll && m.InternalDate < cp.MirrorHorizon {
+				cp.MirrorHorizon = m.InternalDate
+			}
+		}
 		var deletes []string
 		if page.NextPageToken == "" {
 			if seen != nil && !resumed {

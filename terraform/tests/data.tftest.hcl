@@ -177,3 +177,25 @@ run "https_return_origins_reach_the_functions" {
     error_message = "https origins (a port, even on localhost) must be accepted and reach ALLOWED_RETURN_ORIGINS."
   }
 }
+
+run "mirror_indexes_are_declared" {
+  command = plan
+
+  assert {
+    condition = (
+      length(google_firestore_index.mirror) == 3 &&
+      alltrue([for ix in google_firestore_index.mirror : ix.collection == "messages" && ix.query_scope == "COLLECTION"]) &&
+      alltrue([for ix in google_firestore_index.mirror : ix.fields[length(ix.fields) - 1].field_path == "internal_date" && ix.fields[length(ix.fields) - 1].order == "DESCENDING"])
+    )
+    error_message = "The mirror's three composite indexes on messages (ending with internal_date descending) must be declared."
+  }
+
+  assert {
+    condition = (
+      contains(keys(google_firestore_index.mirror), "label_ids-spam_or_trash-internal_date") &&
+      google_firestore_index.mirror["label_ids-spam_or_trash-internal_date"].fields[0].array_config == "CONTAINS" &&
+      google_firestore_index.mirror["label_ids-spam_or_trash-internal_date"].fields[1].order == "ASCENDING"
+    )
+    error_message = "The label + spam/trash index must be label_ids CONTAINS, spam_or_trash ASCENDING, internal_date DESCENDING."
+  }
+}

@@ -3,7 +3,10 @@
 // configured, the sandbox standing in for Google. The demo frontend listens
 // on a second port (DEMO_PORT, default PORT+1; "off" disables it), a
 // different origin, so it calls the functions cross-origin like a deployed
-// frontend. `make dev` runs it.
+// frontend. Every connected mailbox is synced every DEV_SYNC_EVERY (default
+// 30s; "off" disables it), as Cloud Scheduler does when deployed, so that
+// listings come from the mirror after a user's first sync. `make dev` runs
+// it.
 //
 // It checks the whole configuration (the same config.Load and app.Build the
 // deployed functions run at their first request) before it prints anything:
@@ -50,15 +53,28 @@ var hostRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$`)
 // settings are the runner's own variables, apart from the functions'
 // configuration.
 type settings struct {
-	host     string
-	port     int
-	demoPort int // -1: no demo
+	host      string
+	port      int
+	demoPort  int           // -1: no demo
+	syncEvery time.Duration // 0: no local sweeps
 }
 
-// readSettings reads PORT, DEMO_PORT and DEV_HOST, listing every problem.
+// readSettings reads PORT, DEMO_PORT, DEV_HOST and DEV_SYNC_EVERY, listing
+// every problem.
 func readSettings(getenv func(string) string) (settings, []string) {
 	var problems []string
-	s := settings{host: getenv("DEV_HOST"), port: 8080}
+	s := settings{host: getenv("DEV_HOST"), port: 8080, syncEvery: 30 * time.Second}
+	switch v := getenv("DEV_SYNC_EVERY"); v {
+	case "":
+	case "off":
+		s.syncEvery = 0
+	default:
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			problems = append(problems, fmt.Sprintf("DEV_SYNC_EVERY must be a duration of at least 1s (such as 30s or 5m), or off, got %q", v))
+		}
+		s.syncEvery = d
+	}
 	if s.host == "" {
 		s.host = "localhost"
 	} else if !hostRE.MatchString(s.host) && net.ParseIP(s.host) == nil {
@@ -162,6 +178,10 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		fmt.Fprintf(stdout, "Note: DEV_HOST=%s, but the runner listens on the loopback addresses only.\n\n", set.host)
 	}
 	fmt.Fprintln(stdout, srv.Walkthrough())
+	if set.syncEvery > 0 {
+		fmt.Fprintf(stdout, "Syncing every connected mailbox every %s (DEV_SYNC_EVERY), as Cloud Scheduler does: after a user's first sync, listings come from the mirror.\n\n", set.syncEvery)
+		go srv.SweepEvery(ctx, set.syncEvery, log)
+	}
 
 	var servers []*http.Server
 	errc := make(chan error, 4)

@@ -71,8 +71,8 @@ func TestBadConfigurationStopsBeforeServing(t *testing.T) {
 			[]string{"STORE=firestore needs GOOGLE_CLOUD_PROJECT"}},
 		{"secrets", map[string]string{"OAUTH_CLIENT_SECRET_FILE": "/nonexistent/credentials.json", "APP_KEYS_FILE": "/nonexistent/keys.json"},
 			[]string{"OAUTH_CLIENT_SECRET_FILE", "/nonexistent/credentials.json", "APP_KEYS_FILE", "/nonexistent/keys.json"}},
-		{"runner settings", map[string]string{"PORT": "eighty", "DEV_HOST": "http://localhost"},
-			[]string{`PORT must be a port number, got "eighty"`, "DEV_HOST must be a host name"}},
+		{"runner settings", map[string]string{"PORT": "eighty", "DEV_HOST": "http://localhost", "DEV_SYNC_EVERY": "often"},
+			[]string{`PORT must be a port number, got "eighty"`, "DEV_HOST must be a host name", `DEV_SYNC_EVERY must be a duration of at least 1s (such as 30s or 5m), or off, got "often"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := map[string]string{"PORT": "0", "DEMO_PORT": "off"}

@@ -4,7 +4,9 @@
 //   1. connect()        POST /authorize, then navigate to Google's consent page
 //   2. handleReturn()   the callback sends the browser back here with the
 //                       session (or an error) in the URL fragment
-//   3. list()           GET /list-messages with Authorization: Bearer <session>
+//   3. list()           GET /list-messages with Authorization: Bearer <session>;
+//                       the answer says whether it came from the mirror (and
+//                       when that was synced) or from Gmail
 //   4. disconnect()     DELETE /authorize
 //
 // The page runs on its own origin and calls the functions cross-origin, as a
@@ -180,12 +182,29 @@ function renderMessages(res) {
   $('empty').textContent = `No messages${about}.`;
   $('empty').hidden = items.length > 0;
   $('summary').textContent = items.length ? `About ${res.result_size_estimate} messages${about}` : '';
+  showSource(res);
   $('page').textContent = 'Page ' + (view.page + 1);
   enable('prev', view.page > 0);
   enable('next', !!res.next_page_token);
   $('results').hidden = false;
   $('reauth').hidden = true;
   setState('listed');
+}
+
+// showSource says where the page came from: the mirror (the copy the sync
+// keeps; no Gmail quota spent) with how fresh it is, or Gmail itself.
+function showSource(res) {
+  const el = $('source');
+  el.dataset.source = res.source || '';
+  if (res.source !== 'mirror') {
+    el.textContent = 'Live from Gmail';
+    return;
+  }
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(res.synced_at)) / 1000));
+  const ago = isNaN(s) ? 'at an unknown time'
+    : s < 60 ? `${s} s ago` : s < 3600 ? `${Math.floor(s / 60)} min ago`
+      : s < 86400 ? `${Math.floor(s / 3600)} h ago` : new Date(res.synced_at).toLocaleString();
+  el.textContent = `From the mirror, synced ${ago}`;
 }
 
 // senderName turns 'Alice Martin <alice@example.com>' into 'Alice Martin'.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -163,6 +164,22 @@ func TestDemoInBrowser(t *testing.T) {
 	if n := eval(`String(performance.getEntriesByType('resource').filter(e => e.name.startsWith(` + jsString(s.URL+"/list-messages?") + `)).length)`); n == "0" {
 		t.Errorf("no cross-origin call to %s/list-messages seen by the page", s.URL)
 	}
+	if got := eval(`document.getElementById('source').textContent`); got != "Live from Gmail" {
+		t.Errorf("before the first sync the page says %q, want Live from Gmail", got)
+	}
+
+	// The scheduler syncs the mailbox; Refresh lists from the mirror, and
+	// the page says so and how fresh it is.
+	s.Sweep(t)
+	step("refresh after the sync", chromedp.Click(chromedp.ID("refresh")),
+		chromedp.WaitReady(chromedp.CSS(`#source[data-source="mirror"]`)))
+	waitState("listed from the mirror", "listed")
+	if got := eval(`document.getElementById('source').textContent`); !regexp.MustCompile(`^From the mirror, synced [0-9]+ s ago$`).MatchString(got) {
+		t.Errorf("after the sync the page says %q, want From the mirror, synced N s ago", got)
+	}
+	if got := rows(); strings.Join(got, "\n") != strings.Join(page1, "\n") {
+		t.Errorf("from the mirror the first page is %v, want the same as live %v", got, page1)
+	}
 	screenshot(t, tab, "demo-messages.png", desktopWidth)
 
 	// On a 390 px phone the list fits: no sideways scroll, and each
@@ -191,6 +208,9 @@ func TestDemoInBrowser(t *testing.T) {
 	step("search", chromedp.SetValue(chromedp.ID("q"), "subject:receipt"), chromedp.Click(chromedp.ID("search")),
 		chromedp.Poll[chromedp.Void](`document.getElementById('summary').textContent.includes('subject:receipt')`))
 	waitState("search listed", "listed")
+	if got := eval(`document.getElementById('source').textContent`); got != "Live from Gmail" {
+		t.Errorf("a search says %q, want Live from Gmail (q goes to Gmail)", got)
+	}
 	found := rows()
 	if len(found) == 0 {
 		t.Fatalf("search subject:receipt listed nothing")
@@ -236,8 +256,9 @@ func TestDemoInBrowser(t *testing.T) {
 	step("search works again", chromedp.Click(chromedp.ID("search")))
 	waitState("listed after the fault", "listed")
 
-	// 4. The user removes the app at Google: the next list answers 401
-	// reauthorization_required and the page offers "Reconnect".
+	// 4. The user removes the app at Google: the next list (the search in
+	// the box, so from Gmail) answers 401 reauthorization_required and the
+	// page offers "Reconnect".
 	if !s.Sandbox.Revoke(email) {
 		t.Fatal("sandbox revoke: unknown user")
 	}

@@ -330,7 +330,9 @@ Try it with curl (copy line by line):
   URL=$(curl -s -H 'Accept: application/json' '%[1]s/authorize?login_hint=alice@example.com' | jq -r .authorization_url)
   SESSION=$(curl -sL "$URL" | jq -r .session)
 
-  # 2. ListMessages: ids, then metadata, then the next page.
+  # 2. ListMessages: ids, then metadata, then the next page. Until the user's first
+  #    sync the pages come live from Gmail ("source": "gmail"); after it, from the
+  #    mirror in the store ("source": "mirror", "synced_at"), at no Gmail cost.
   curl -s -H "Authorization: Bearer $SESSION" '%[1]s/list-messages?max_results=5' | jq
   curl -s -H "Authorization: Bearer $SESSION" '%[1]s/list-messages?max_results=5&format=metadata&q=is:unread' | jq
   TOKEN=$(curl -s -H "Authorization: Bearer $SESSION" '%[1]s/list-messages?max_results=5' | jq -r .next_page_token)
@@ -343,6 +345,7 @@ Try it with curl (copy line by line):
   # 3. Scheduler mode: a sandbox-signed OIDC token for the scheduler account.
   ID=$(curl -s -X POST -H 'Content-Type: application/json' -d '{"audience":"%[1]s/list-messages","email":"%[2]s"}' '%[1]s/sandbox/admin/id-token' | jq -r .id_token)
   curl -s -X POST -H "Authorization: Bearer $ID" -H 'Content-Type: application/json' -d '{}' '%[1]s/list-messages' | jq   # the sweep's summary: who was due, handed to GmailPush
+  curl -s -H "Authorization: Bearer $SESSION" '%[1]s/list-messages?max_results=5' | jq '{source, synced_at}'   # now from the mirror
 
   # 4. Revoke the grant in the sandbox (as if the user removed the app at Google):
   curl -s -X POST '%[1]s/sandbox/admin/users/alice@example.com/revoke'

@@ -31,6 +31,8 @@ type listPage struct {
 	} `json:"messages"`
 	NextPageToken      string `json:"next_page_token"`
 	ResultSizeEstimate int64  `json:"result_size_estimate"`
+	Source             string `json:"source"`
+	SyncedAt           string `json:"synced_at"`
 }
 
 func TestEndToEndMemory(t *testing.T) {
@@ -138,43 +140,79 @@ func testEndToEnd(t *testing.T, st store.Store) {
 		t.Errorf("credential email/status = %q/%q, want %q/active", cred.Email, cred.Status, email)
 	}
 
-	// 3. ListMessages: every page of ids, no duplicates, then metadata.
+	// 3. ListMessages. Before the first sync, live from Gmail: every page of
+	// ids, no duplicates.
 	auth := devtest.Bearer(session)
-	seen := map[string]bool{}
-	token, pages := "", 0
-	for {
-		u := "/list-messages?max_results=100"
-		if token != "" {
-			u += "&page_token=" + url.QueryEscape(token)
-		}
-		lr := get(u, auth)
-		if lr.Status != http.StatusOK {
-			t.Fatalf("list page %d: got %d %s", pages+1, lr.Status, lr.Body)
-		}
-		var p listPage
-		lr.JSON(t, &p)
-		pages++
-		for _, m := range p.Messages {
-			if seen[m.ID] {
-				t.Errorf("message %s listed twice", m.ID)
+	listAll := func(query string) (ids []string, pages []listPage, gmailCalls []int) {
+		t.Helper()
+		seen := map[string]bool{}
+		token := ""
+		for {
+			u := "/list-messages?" + query
+			if token != "" {
+				u += "&page_token=" + url.QueryEscape(token)
 			}
-			seen[m.ID] = true
-			if m.ThreadID == "" || m.Subject != "" {
-				t.Errorf("ids format: got %+v, want id and thread_id only", m)
+			before := gmailCallsOf(s)
+			lr := get(u, auth)
+			if lr.Status != http.StatusOK {
+				t.Fatalf("list %s page %d: got %d %s", query, len(pages)+1, lr.Status, lr.Body)
 			}
-		}
-		if token = p.NextPageToken; token == "" {
-			break
+			var p listPage
+			lr.JSON(t, &p)
+			pages = append(pages, p)
+			gmailCalls = append(gmailCalls, gmailCallsOf(s)-before)
+			for _, m := range p.Messages {
+				if seen[m.ID] {
+					t.Errorf("%s: message %s listed twice", query, m.ID)
+				}
+				seen[m.ID] = true
+				ids = append(ids, m.ID)
+				if m.ThreadID == "" || m.Subject != "" {
+					t.Errorf("ids format: got %+v, want id and thread_id only", m)
+				}
+			}
+			if token = p.NextPageToken; token == "" {
+				return ids, pages, gmailCalls
+			}
 		}
 	}
-	if pages < 3 || len(seen) < 250 {
-		t.Errorf("listed %d messages in %d pages, want >= 250 in >= 3 pages", len(seen), pages)
+	live, livePages, _ := listAll("max_results=100")
+	if len(livePages) < 3 || len(live) < 250 {
+		t.Errorf("listed %d messages in %d pages, want >= 250 in >= 3 pages", len(live), len(livePages))
+	}
+	for _, p := range livePages {
+		if p.Source != "gmail" || p.SyncedAt != "" {
+			t.Errorf("before the first sync: page from %q (synced_at %q), want gmail", p.Source, p.SyncedAt)
+		}
+	}
+
+	// The scheduler syncs the mailbox: from then on the pages come from the
+	// mirror, at no Gmail call, then past its horizon (SYNC_QUERY,
+	// newer_than:30d) from Gmail: the same ids in the same order.
+	s.Sweep(t)
+	requests++
+	auto, autoPages, calls := listAll("max_results=40")
+	if strings.Join(auto, ",") != strings.Join(live, ",") {
+		t.Errorf("after the sync, auto listed %d ids, want Gmail's %d in the same order", len(auto), len(live))
+	}
+	mirrorPages := 0
+	for i, p := range autoPages {
+		switch {
+		case p.Source == "mirror" && p.SyncedAt != "" && calls[i] == 0:
+			mirrorPages++
+		case p.Source == "gmail" && i > 0 && i >= mirrorPages:
+		default:
+			t.Errorf("after the sync: page %d from %q (synced_at %q) made %d Gmail calls", i+1, p.Source, p.SyncedAt, calls[i])
+		}
+	}
+	if mirrorPages < 2 || mirrorPages == len(autoPages) {
+		t.Errorf("after the sync: %d of %d pages from the mirror, want the first ones, then Gmail's", mirrorPages, len(autoPages))
 	}
 	mr := get("/list-messages?format=metadata&max_results=7&label_ids=INBOX&label_ids=UNREAD", auth)
 	var mp listPage
 	mr.JSON(t, &mp)
-	if mr.Status != http.StatusOK || len(mp.Messages) != 7 {
-		t.Fatalf("metadata: got %d with %d messages, want 200 with 7", mr.Status, len(mp.Messages))
+	if mr.Status != http.StatusOK || len(mp.Messages) != 7 || mp.Source != "mirror" {
+		t.Fatalf("metadata: got %d with %d messages from %q, want 200 with 7 from the mirror", mr.Status, len(mp.Messages), mp.Source)
 	}
 	for _, m := range mp.Messages {
 		if m.Subject == "" || m.From == "" || m.Date == "" || !contains(m.LabelIDs, "INBOX") || !contains(m.LabelIDs, "UNREAD") {
@@ -184,15 +222,18 @@ func testEndToEnd(t *testing.T, st store.Store) {
 	qr := get("/list-messages?q="+url.QueryEscape("newer_than:30d")+"&max_results=500", auth)
 	var qp listPage
 	qr.JSON(t, &qp)
-	if qr.Status != http.StatusOK || len(qp.Messages) == 0 || len(qp.Messages) >= len(seen) {
-		t.Errorf("q=newer_than:30d: got %d with %d messages, want a non-empty subset of %d", qr.Status, len(qp.Messages), len(seen))
+	if qr.Status != http.StatusOK || len(qp.Messages) == 0 || len(qp.Messages) >= len(live) || qp.Source != "gmail" {
+		t.Errorf("q=newer_than:30d: got %d with %d messages from %q, want a non-empty subset of %d from Gmail", qr.Status, len(qp.Messages), qp.Source, len(live))
 	}
 
-	// 4. The user removes the app at Google: the next list gets 401
-	// reauthorization_required with a consent URL, and the grant is marked revoked.
+	// 4. The user removes the app at Google: the next sync finds out and
+	// marks the grant revoked, and the next list (from the mirror) gets 401
+	// reauthorization_required with a consent URL.
 	if !s.Sandbox.Revoke(email) {
 		t.Fatalf("sandbox revoke: user unknown")
 	}
+	s.Sweep(t)
+	requests++
 	rr := get("/list-messages", auth)
 	if rr.Status != http.StatusUnauthorized || rr.ErrorCode() != "reauthorization_required" {
 		t.Fatalf("list after revoke: got %d %s, want 401 reauthorization_required", rr.Status, rr.Body)
@@ -231,7 +272,17 @@ func testEndToEnd(t *testing.T, st store.Store) {
 			t.Errorf("log line is not Cloud Logging JSON: %s", line)
 		}
 	}
-	t.Logf("end-to-end: %d requests to the functions and sandbox, %d messages over %d pages, %v", requests, len(seen), pages, time.Since(start).Round(time.Millisecond))
+	t.Logf("end-to-end: %d requests to the functions and sandbox, %d messages over %d pages (%d from the mirror), %v",
+		requests, len(live), len(autoPages), mirrorPages, time.Since(start).Round(time.Millisecond))
+}
+
+// gmailCallsOf returns the Gmail calls the stack's sandbox has answered.
+func gmailCallsOf(s *devtest.Stack) int {
+	n := 0
+	for _, c := range s.Sandbox.Stats().GmailCalls {
+		n += c
+	}
+	return n
 }
 
 func contains(list []string, s string) bool {

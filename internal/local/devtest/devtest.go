@@ -263,3 +263,20 @@ func (s *Stack) Connect(t testing.TB, email string) (session, userID string) {
 	cb.JSON(t, &res)
 	return res.Session, res.UserID
 }
+
+// Sweep runs the scheduler's sync of every connected mailbox as Cloud
+// Scheduler does: POST /list-messages with an ID token the sandbox signs
+// for the scheduler's service account. It fails the test unless the sweep
+// answers 200.
+func (s *Stack) Sweep(t testing.TB) {
+	t.Helper()
+	tok, err := s.Sandbox.MintIDToken(s.URL+"/list-messages", devserver.SandboxSchedulerAccount, time.Hour)
+	if err != nil {
+		t.Fatalf("mint the scheduler's ID token: %v", err)
+	}
+	h := Bearer(tok)
+	h.Set("Content-Type", "application/json")
+	if r := s.Do(t, http.MethodPost, "/list-messages", h, "{}"); r.Status != http.StatusOK {
+		t.Fatalf("sweep: got %d %s, want 200", r.Status, r.Body)
+	}
+}

@@ -87,6 +87,7 @@ type Env struct {
 
 	mu     sync.Mutex
 	emails map[string]string // user id -> email
+	app    *app.App          // Serve's
 }
 
 var (

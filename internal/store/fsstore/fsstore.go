@@ -14,11 +14,14 @@
 //	outbox/{event id}                    events to the app not yet published (push.go)
 //	sync_leases/{sub}                    who is syncing the user's mailbox (push.go)
 //
-// Queries need no composite index: ListCredentials filters on status by
-// equality and orders by document ID, which the automatic single-field index
-// on status serves (every index ends with the document name); the message
-// listing orders by document ID only. GetMailboxMessages and the sweep state
-// are read by document name, not queried.
+// ListCredentials filters on status by equality and orders by document ID,
+// which the automatic single-field index on status serves (every index ends
+// with the document name); ListMailboxMessages orders by document ID only.
+// GetMailboxMessages and the sweep state are read by document name. The
+// mirror's listings (ListMirror, CountMirror; see mirror.go) need composite
+// indexes on the messages collection, declared in
+// terraform/firestore-indexes.json, which a test holds equal to the queries
+// made here.
 //
 // Firestore keeps times to the microsecond and in UTC; uint64 history IDs are
 // stored as int64 with the same bits (Firestore has no unsigned integers).
@@ -352,6 +355,7 @@ type mailboxDoc struct {
 	WatchedAt         time.Time `firestore:"watched_at"`
 	WatchExpiration   time.Time `firestore:"watch_expiration"`
 	WatchHistoryID    int64     `firestore:"watch_history_id"`
+	MirrorHorizon     int64     `firestore:"mirror_horizon"`
 }
 
 // messageDoc is the stored form of store.MessageMeta.
@@ -364,6 +368,9 @@ type messageDoc struct {
 	LabelIDs     []string `firestore:"label_ids"`
 	InternalDate int64    `firestore:"internal_date"`
 	HistoryID    int64    `firestore:"history_id"`
+	// SpamOrTrash is derived from LabelIDs so that a listing can leave
+	// spam and trash out with an equality filter (see mirror.go).
+	SpamOrTrash bool `firestore:"spam_or_trash"`
 }
 
 func toMailboxDoc(mb *store.Mailbox) *mailboxDoc {
@@ -379,6 +386,7 @@ func toMailboxDoc(mb *store.Mailbox) *mailboxDoc {
 		WatchedAt:         mb.WatchedAt,
 		WatchExpiration:   mb.WatchExpiration,
 		WatchHistoryID:    int64(mb.WatchHistoryID),
+		MirrorHorizon:     mb.MirrorHorizon,
 	}
 }
 
@@ -392,6 +400,7 @@ func toMessageDoc(m *store.MessageMeta) *messageDoc {
 		LabelIDs:     m.LabelIDs,
 		InternalDate: m.InternalDate,
 		HistoryID:    int64(m.HistoryID),
+		SpamOrTrash:  store.InSpamOrTrash(m.LabelIDs),
 	}
 }
 
@@ -427,6 +436,7 @@ func (s *Store) GetMailbox(ctx context.Context, userID string) (*store.Mailbox, 
 		WatchedAt:         d.WatchedAt,
 		WatchExpiration:   d.WatchExpiration,
 		WatchHistoryID:    uint64(d.WatchHistoryID),
+		MirrorHorizon:     d.MirrorHorizon,
 	}, nil
 }
 

@@ -100,6 +100,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	tests = append(tests, quotaTests...)
 	tests = append(tests, securityTests...)
 	tests = append(tests, pushTests...) // push.go
+	tests = append(tests, mirrorTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
