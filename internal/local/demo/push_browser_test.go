@@ -46,7 +46,7 @@ func TestDemoShowsNewMailWithoutAReload(t *testing.T) {
 		chromedp.WaitReady(chromedp.CSS(`body[data-state="listed"]:not(.busy)`)))
 	// The first sync runs in the background (GmailPush); its events arrive.
 	step("the first sync's events", chromedp.WaitVisible(chromedp.ID("events")),
-		chromedp.Poll[chromedp.Void](`document.querySelector('#event-list li[data-type="grant.connected"]') !== null`))
+		chromedp.Poll[chromedp.Void](`document.querySelector('#event-list li[data-type="message.added"]') !== null`))
 
 	// Mark this document: a reload would lose the mark.
 	step("mark the page", chromedp.Evaluate[chromedp.Void](`window.__notReloaded = true`))
