@@ -6,8 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 )
 
 // idRE is the format of key ids: what Generate and Rotate make ("enc-…",
@@ -45,12 +43,17 @@ type Holder struct {
 	interval time.Duration
 	now      func() time.Time
 
-	cur   atomic.Pointer[Keyset]
-	group singleflight.Group
+	cur atomic.Pointer[Keyset]
 
-	mu       sync.Mutex // guards the fields below; never held across a load
-	last     time.Time  // when the last reload started
-	inflight bool
+	mu      sync.Mutex // guards the fields below; never held across a load
+	last    time.Time  // when the last reload started
+	running *reload    // the reload in flight, if any
+}
+
+// reload is one read of the keyset; err is set before done is closed.
+type reload struct {
+	done chan struct{}
+	err  error
 }
 
 // NewHolder returns a Holder of ks that reads a new keyset with load, at
@@ -82,8 +85,15 @@ func (h *Holder) ReloadFor(ctx context.Context, kid string) error {
 	if h.Keys().Has(kid) {
 		return nil // reloaded meanwhile
 	}
+	// Deciding and joining are one step under mu: a caller that finds a
+	// reload running joins it, one that finds a recent reload ended is
+	// refused, and only one that finds neither starts a reload.
 	h.mu.Lock()
-	refused := !h.inflight && !h.last.IsZero() && h.now().Sub(h.last) < h.interval
+	refused := h.running == nil && !h.last.IsZero() && h.now().Sub(h.last) < h.interval
+	var r *reload
+	if !refused {
+		r = h.startLocked(ctx)
+	}
 	h.mu.Unlock()
 	if refused {
 		if h.Keys().Has(kid) {
@@ -91,7 +101,7 @@ func (h *Holder) ReloadFor(ctx context.Context, kid string) error {
 		}
 		return ErrUnknownKey
 	}
-	if err := h.Reload(ctx); err != nil {
+	if err := wait(ctx, r); err != nil {
 		return err
 	}
 	if !h.Keys().Has(kid) {
@@ -105,27 +115,39 @@ func (h *Holder) ReloadFor(ctx context.Context, kid string) error {
 // under a deadline of its own: a caller that gives up stops waiting, not
 // the reload.
 func (h *Holder) Reload(ctx context.Context) error {
-	ch := h.group.DoChan("", func() (any, error) {
-		h.mu.Lock()
-		h.inflight, h.last = true, h.now()
-		h.mu.Unlock()
-		defer func() {
-			h.mu.Lock()
-			h.inflight = false
-			h.mu.Unlock()
-		}()
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reloadTimeout)
+	h.mu.Lock()
+	r := h.startLocked(ctx)
+	h.mu.Unlock()
+	return wait(ctx, r)
+}
+
+// startLocked returns the reload in flight, or starts one. h.mu is held.
+func (h *Holder) startLocked(ctx context.Context) *reload {
+	if h.running != nil {
+		return h.running
+	}
+	r := &reload{done: make(chan struct{})}
+	h.running, h.last = r, h.now()
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reloadTimeout)
+	go func() {
 		defer cancel()
 		ks, err := h.load(lctx)
-		if err != nil {
-			return nil, err
+		if err == nil {
+			h.cur.Store(ks)
 		}
-		h.cur.Store(ks)
-		return nil, nil
-	})
+		h.mu.Lock()
+		r.err, h.running = err, nil
+		h.mu.Unlock()
+		close(r.done)
+	}()
+	return r
+}
+
+// wait waits for r to end, or for ctx.
+func wait(ctx context.Context, r *reload) error {
 	select {
-	case r := <-ch:
-		return r.Err
+	case <-r.done:
+		return r.err
 	case <-ctx.Done():
 		return ctx.Err()
 	}

@@ -173,7 +173,7 @@ func startOwnEmulator(t *testing.T) string {
 		t.Skip("needs the Firestore emulator")
 	}
 	dir := t.TempDir()
-	cmd := exec.Command("../../.ci/firestore-emulator", "start")
+	cmd := exec.Command("../../../.ci/firestore-emulator", "start")
 	cmd.Env = append(os.Environ(), "EMULATOR_DIR="+dir)
 	out, err := cmd.Output()
 	if err != nil {
@@ -197,7 +197,7 @@ func stopOwnEmulator(t *testing.T) {
 }
 
 func stopEmulatorIn(dir string) error {
-	cmd := exec.Command("../../.ci/firestore-emulator", "stop")
+	cmd := exec.Command("../../../.ci/firestore-emulator", "stop")
 	cmd.Env = append(os.Environ(), "EMULATOR_DIR="+dir)
 	return cmd.Run()
 }
