@@ -26,11 +26,13 @@ func (a *App) GmailPush(ctx context.Context, e event.Event) error {
 		d.Log.ErrorContext(ctx, "GmailPush received a message but PUSH_TOPIC is not set; acknowledged unprocessed")
 		return nil
 	}
-	m, err := push.ParseEnvelope(e.Data())
-	if err != nil {
+	m, perr := push.ParseEnvelope(e.Data())
+	if perr != nil {
+		// A poison message: retrying cannot make it parse, and it must
+		// block no other.
 		d.Log.WarnContext(ctx, "GmailPush: not a Pub/Sub message; acknowledged unprocessed",
 			slog.String("event_id", logging.Scrub(e.ID())), slog.String("type", logging.Scrub(e.Type())))
-		return nil
+		return nil //nolint:nilerr // acknowledged: a redelivery would fail the same way
 	}
 	if m.ID == "" {
 		m.ID = e.ID()

@@ -243,8 +243,8 @@ func (c *Client) Receive(ctx context.Context, sub string, fn func(context.Contex
 			m.Nack()
 		}
 	})
-	if err != nil && (errors.Is(err, context.Canceled) || ctx.Err() != nil) {
-		return nil
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+		return nil //nolint:nilerr // ctx ended: the documented way out
 	}
 	return err
 }

@@ -344,9 +344,13 @@ func (s *Service) run(ctx context.Context, userID string, historyID uint64, j jo
 			break
 		}
 		if round == maxRounds {
-			// Changes keep coming: let another handler continue.
-			s.handOn(ctx, userID, ReasonResync)
+			// Changes keep coming: let another handler continue. If it
+			// cannot be handed on, this message is redelivered instead.
+			handErr := s.handOn(ctx, userID, ReasonResync)
 			release(math.MaxUint64)
+			if handErr != nil {
+				return handErr
+			}
 			break
 		}
 		if !release(synced) {

@@ -131,12 +131,13 @@ func (s *Service) duePage(ctx context.Context, creds []*store.Credential, sum *S
 	now := s.now()
 	for i, c := range creds {
 		g.Go(func() error {
-			mb, err := s.mailbox(gctx, c.UserID)
-			if err != nil {
+			// A mailbox that cannot be read is counted failed, and the
+			// others go on: the group never stops early.
+			if mb, err := s.mailbox(gctx, c.UserID); err == nil {
+				reasons[i] = s.Due(gctx, mb, now)
+			} else {
 				failed[i] = true
-				return nil
 			}
-			reasons[i] = s.Due(gctx, mb, now)
 			return nil
 		})
 	}

@@ -123,7 +123,7 @@ type failAfterMessages struct {
 func (f *failAfterMessages) SaveSyncEvents(ctx context.Context, userID string, mb *store.Mailbox, up []*store.MessageMeta, del []string, evs []*store.OutboxEvent) error {
 	if f.fail && mb != nil && len(up) > 0 {
 		f.fail = false
-		_ = f.Store.SaveSync(ctx, userID, nil, up, del) // the messages' commit went through
+		_ = f.SaveSync(ctx, userID, nil, up, del) // the messages' commit went through
 		return store.ErrUnavailable
 	}
 	return f.Store.SaveSyncEvents(ctx, userID, mb, up, del, evs)
