@@ -108,8 +108,36 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Deps, error)
 	if src == nil {
 		src = newSources(cfg)
 	}
-	// Both secrets are read before either failure is returned, so a
-	// misconfigured instance names every wrong secret at once.
+	client, ks, err := loadSecrets(ctx, cfg, src)
+	if err != nil {
+		return nil, err
+	}
+	st := opts.Store
+	if st == nil {
+		if st, err = openStore(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
+	hc := &http.Client{Timeout: cfg.OutboundTimeout, Transport: opts.Transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	d := &Deps{Config: cfg, Store: st, Client: hc, Secrets: src, Log: opts.Logger, Now: opts.Now,
+		Warnings: configWarnings(cfg, client, opts.Logger)}
+	d.keys = keyset.NewHolder(ks, func(ctx context.Context) (*keyset.Keyset, error) {
+		src.Refresh(cfg.KeysRef)
+		return loadKeys(ctx, src, cfg.KeysRef)
+	}, keyset.DefaultReloadInterval, opts.Now)
+	d.Flow = newFlow(d, client, opts)
+	buildGmail(d, opts)
+	if err := buildPush(ctx, d, opts); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// loadSecrets reads the OAuth client and the app keyset. Both are read
+// before either failure is returned, so a misconfigured instance names
+// every wrong secret at once.
+func loadSecrets(ctx context.Context, cfg *config.Config, src secrets.Source) (*secrets.ClientConfig, *keyset.Keyset, error) {
 	client, cerr := loadClient(ctx, cfg, src)
 	if cerr != nil {
 		cerr = fmt.Errorf("the OAuth client (%s): %w", secretSetting(cfg.ClientSecretIsFile, "OAUTH_CLIENT_SECRET", "OAUTH_CLIENT_SECRET_FILE"), cerr)
@@ -119,31 +147,40 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Deps, error)
 		kerr = fmt.Errorf("the app keyset (%s): %w", secretSetting(cfg.KeysIsFile, "APP_KEYS_SECRET", "APP_KEYS_FILE"), kerr)
 	}
 	if err := errors.Join(cerr, kerr); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	return client, ks, nil
+}
+
+// configWarnings logs and returns what is valid but will not work as an
+// operator probably expects: a redirect URL the OAuth client does not
+// register, and frontends without return pages.
+func configWarnings(cfg *config.Config, client *secrets.ClientConfig, log *slog.Logger) []string {
 	var warnings []string
 	if len(client.RedirectURIs) > 0 && !slices.Contains(client.RedirectURIs, cfg.RedirectURL) {
 		const msg = "OAUTH_REDIRECT_URL is not one of the OAuth client's redirect_uris; Google will answer redirect_uri_mismatch until it is registered"
-		opts.Logger.Warn(msg, slog.String("redirect_url", cfg.RedirectURL), slog.Any("registered", client.RedirectURIs))
+		log.Warn(msg, slog.String("redirect_url", cfg.RedirectURL), slog.Any("registered", client.RedirectURIs))
 		warnings = append(warnings, fmt.Sprintf("%s (OAUTH_REDIRECT_URL is %s; the client registers %s)",
 			msg, cfg.RedirectURL, strings.Join(client.RedirectURIs, ", ")))
 	}
-	var err error
-	st := opts.Store
-	if st == nil {
-		if st, err = openStore(ctx, cfg); err != nil {
-			return nil, err
-		}
+	if len(cfg.AllowedReturnURLs) == 0 && slices.ContainsFunc(cfg.AllowedReturnOrigins, func(o string) bool {
+		u, err := url.Parse(o)
+		return err == nil && !weburl.IsLoopback(u.Hostname())
+	}) {
+		// A deployment with frontends but no return pages: say why every
+		// return_to will be refused.
+		const msg = "ALLOWED_RETURN_URLS is empty: every return_to is refused (an allowed origin alone is not enough); list your frontend's return page(s)"
+		log.Warn(msg)
+		warnings = append(warnings, msg)
 	}
-	hc := &http.Client{Timeout: cfg.OutboundTimeout, Transport: opts.Transport,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	d := &Deps{Config: cfg, Store: st, Client: hc, Secrets: src, Log: opts.Logger, Now: opts.Now, Warnings: warnings}
-	d.keys = keyset.NewHolder(ks, func(ctx context.Context) (*keyset.Keyset, error) {
-		src.Refresh(cfg.KeysRef)
-		return loadKeys(ctx, src, cfg.KeysRef)
-	}, keyset.DefaultReloadInterval, opts.Now)
-	d.Flow = &oauthflow.Flow{
-		Store: st,
+	return warnings
+}
+
+// newFlow returns the OAuth flow of d's configuration and client.
+func newFlow(d *Deps, client *secrets.ClientConfig, opts Options) *oauthflow.Flow {
+	cfg := d.Config
+	return &oauthflow.Flow{
+		Store: d.Store,
 		OAuth: &oauth2.Config{
 			ClientID:     client.ClientID,
 			ClientSecret: client.ClientSecret,
@@ -153,7 +190,7 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Deps, error)
 		},
 		RevokeURL:  cfg.RevokeURL,
 		Issuer:     cfg.Issuer,
-		HTTPClient: hc,
+		HTTPClient: d.Client,
 		Keys:       d.Keys,
 		ReloadKeys: d.reloadKeysFor,
 		Sessions:   &session.Manager{Keys: d.Keys, TTL: cfg.SessionTTL, Now: opts.Now},
@@ -163,16 +200,13 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Deps, error)
 		Log:        opts.Logger,
 		InstanceID: instanceID(),
 	}
-	if len(cfg.AllowedReturnURLs) == 0 && slices.ContainsFunc(cfg.AllowedReturnOrigins, func(o string) bool {
-		u, err := url.Parse(o)
-		return err == nil && !weburl.IsLoopback(u.Hostname())
-	}) {
-		// A deployment with frontends but no return pages: say why every
-		// return_to will be refused.
-		const msg = "ALLOWED_RETURN_URLS is empty: every return_to is refused (an allowed origin alone is not enough); list your frontend's return page(s)"
-		opts.Logger.Warn(msg)
-		d.Warnings = append(d.Warnings, msg)
-	}
+}
+
+// buildGmail sets d's Gmail budget, the frontend's Gmail service and
+// mailbox reader, and the syncer. Both services share one quota
+// transport, so the frontend and the sweep draw on the same budgets.
+func buildGmail(d *Deps, opts Options) {
+	cfg, st := d.Config, d.Store
 	d.Budget = &gmail.Budget{PerDay: cfg.GmailQuotaProjectPerDay, Counter: st, Now: opts.Now, Log: opts.Logger}
 	quota := &gmail.Transport{
 		Base:                  gmailBaseTransport(opts.Transport, cfg.SyncConcurrency*gmail.DefaultMetadataConcurrency),
@@ -204,10 +238,6 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Deps, error)
 		Deadline:        cfg.SyncDeadline,
 		Severity:        httpx.Severity,
 	}
-	if err := buildPush(ctx, d, opts); err != nil {
-		return nil, err
-	}
-	return d, nil
 }
 
 // secretSetting names the variable that configured a secret.

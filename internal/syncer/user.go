@@ -243,26 +243,12 @@ func (s *Syncer) full(ctx context.Context, c *gmail.Client, userID string, mb *s
 		seen = map[string]struct{}{}
 	}
 	if !resumed {
-		hid, err := c.HistoryID(ctx)
-		if err != nil {
+		if err := s.beginFull(ctx, c, mb); err != nil {
 			return err
-		}
-		mb.PendingHistoryID, mb.FullSyncPageToken = hid, ""
-		mb.MessageCount = 0
-		mb.MirrorHorizon = s.now().UnixMilli()
-		if s.Query == "" {
-			mb.MirrorHorizon = store.HorizonAll
 		}
 	}
 	for {
-		stop := errStopped
-		if !stopping() {
-			stop = nil
-			if !newest && !s.Budget.AllowOptional(ctx) {
-				stop = errDeferred
-			}
-		}
-		if stop != nil {
+		if stop := s.stopBefore(ctx, newest, stopping); stop != nil {
 			if res.Wrote || !resumed {
 				// Keep the started sync's pending historyId.
 				if err := s.Store.SaveSync(ctx, userID, mb, nil, nil); err != nil {
@@ -319,16 +305,7 @@ func (s *Syncer) full(ctx context.Context, c *gmail.Client, userID string, mb *s
 			cp.LastSyncAt = s.now()
 			cp.LastError = ""
 		}
-		if err := s.save(ctx, userID, res, &cp, metas, deletes, func(u events.User, at time.Time) []*store.OutboxEvent {
-			out := make([]*store.OutboxEvent, 0, len(metas)+len(deletes))
-			for _, m := range metas {
-				out = append(out, events.Added(u, at, m))
-			}
-			for _, id := range deletes {
-				out = append(out, events.Deleted(u, at, id))
-			}
-			return out
-		}); err != nil {
+		if err := s.save(ctx, userID, res, &cp, metas, deletes, pageEvents(metas, deletes)); err != nil {
 			return err
 		}
 		*mb = cp
@@ -339,6 +316,50 @@ func (s *Syncer) full(ctx context.Context, c *gmail.Client, userID string, mb *s
 			res.Complete = true
 			return nil
 		}
+	}
+}
+
+// beginFull starts a full sync of mb: the history id it will continue
+// from, and a mirror horizon of now (the query's limit) or everything.
+func (s *Syncer) beginFull(ctx context.Context, c *gmail.Client, mb *store.Mailbox) error {
+	hid, err := c.HistoryID(ctx)
+	if err != nil {
+		return err
+	}
+	mb.PendingHistoryID, mb.FullSyncPageToken = hid, ""
+	mb.MessageCount = 0
+	mb.MirrorHorizon = s.now().UnixMilli()
+	if s.Query == "" {
+		mb.MirrorHorizon = store.HorizonAll
+	}
+	return nil
+}
+
+// stopBefore says why a full sync stops before its next page, or nil:
+// errStopped near the deadline, errDeferred for older mail when the day's
+// budget leaves nothing for what can wait.
+func (s *Syncer) stopBefore(ctx context.Context, newest bool, stopping func() bool) error {
+	switch {
+	case stopping():
+		return errStopped
+	case !newest && !s.Budget.AllowOptional(ctx):
+		return errDeferred
+	}
+	return nil
+}
+
+// pageEvents returns the events of a full sync's page: one added per
+// message, one deleted per stale id.
+func pageEvents(metas []*store.MessageMeta, deletes []string) func(events.User, time.Time) []*store.OutboxEvent {
+	return func(u events.User, at time.Time) []*store.OutboxEvent {
+		out := make([]*store.OutboxEvent, 0, len(metas)+len(deletes))
+		for _, m := range metas {
+			out = append(out, events.Added(u, at, m))
+		}
+		for _, id := range deletes {
+			out = append(out, events.Deleted(u, at, id))
+		}
+		return out
 	}
 }
 

@@ -440,6 +440,22 @@ func (s *Store) GetMailbox(ctx context.Context, userID string) (*store.Mailbox, 
 	}, nil
 }
 
+// applyWrites applies ws in tx: a delete for a write without data.
+func applyWrites(tx *firestore.Transaction, ws []write) error {
+	for _, w := range ws {
+		var err error
+		if w.data == nil {
+			err = tx.Delete(w.ref)
+		} else {
+			err = tx.Set(w.ref, w.data)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // write is one document write of a chunked commit: data nil deletes.
 type write struct {
 	ref  *firestore.DocumentRef
@@ -455,18 +471,7 @@ func (s *Store) commit(ctx context.Context, op string, writes []write) error {
 		chunk := writes[:n]
 		writes = writes[n:]
 		err := s.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-			for _, w := range chunk {
-				var err error
-				if w.data == nil {
-					err = tx.Delete(w.ref)
-				} else {
-					err = tx.Set(w.ref, w.data)
-				}
-				if err != nil {
-					return err
-				}
-			}
-			return nil
+			return applyWrites(tx, chunk)
 		}, firestore.MaxAttempts(txAttempts))
 		if err != nil {
 			return mapErr(ctx, op, err)

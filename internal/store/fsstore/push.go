@@ -114,16 +114,9 @@ func (s *Store) ChangeCredential(ctx context.Context, userID string, fn store.Ch
 	)
 	err = s.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
 		out, fnErr = nil, nil
-		var cur *store.Credential
-		snap, err := tx.Get(ref)
-		switch {
-		case isNotFound(err):
-		case err != nil:
+		cur, err := getCredentialTx(tx, ref)
+		if err != nil {
 			return err
-		default:
-			if cur, err = decodeCredential(snap); err != nil {
-				return err
-			}
 		}
 		ch, err := fn(cur.Clone())
 		if err != nil {
@@ -144,40 +137,12 @@ func (s *Store) ChangeCredential(ctx context.Context, userID string, fn store.Ch
 			(ch.Delete || ch.Credential != nil && store.EmailKey(ch.Credential.Email) != store.EmailKey(cur.Email))
 		unindex := false
 		if moved {
-			isnap, err := tx.Get(s.emailRef(cur.Email))
-			switch {
-			case isNotFound(err):
-			case err != nil:
+			if unindex, err = s.indexPointsAt(tx, cur.Email, userID); err != nil {
 				return err
-			default:
-				var d emailIndexDoc
-				unindex = isnap.DataTo(&d) == nil && d.UserID == userID
 			}
 		}
-		switch {
-		case ch.Delete:
-			if cur != nil {
-				if err := tx.Delete(ref); err != nil {
-					return err
-				}
-			}
-		case ch.Credential != nil:
-			out = stored(ch.Credential, userID)
-			if err := tx.Set(ref, out); err != nil {
-				return err
-			}
-			if out.Email != "" && (cur == nil || moved || ch.Reindex) {
-				if err := tx.Set(s.emailRef(out.Email), &emailIndexDoc{UserID: userID}); err != nil {
-					return err
-				}
-			}
-		default:
-			out = cur
-			if cur != nil && cur.Email != "" && ch.Reindex {
-				if err := tx.Set(s.emailRef(cur.Email), &emailIndexDoc{UserID: userID}); err != nil {
-					return err
-				}
-			}
+		if out, err = s.writeChange(tx, ref, userID, cur, ch, moved); err != nil {
+			return err
 		}
 		if unindex {
 			if err := tx.Delete(s.emailRef(cur.Email)); err != nil {
@@ -198,6 +163,61 @@ func (s *Store) ChangeCredential(ctx context.Context, userID string, fn store.Ch
 		return nil, mapErr(ctx, "change credential", err)
 	}
 	return out.Clone(), nil
+}
+
+// getCredentialTx reads the credential at ref in tx, or nil when there is none.
+func getCredentialTx(tx *firestore.Transaction, ref *firestore.DocumentRef) (*store.Credential, error) {
+	snap, err := tx.Get(ref)
+	switch {
+	case isNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return decodeCredential(snap)
+}
+
+// indexPointsAt reports whether the address index entry of email names userID.
+func (s *Store) indexPointsAt(tx *firestore.Transaction, email, userID string) (bool, error) {
+	snap, err := tx.Get(s.emailRef(email))
+	switch {
+	case isNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	var d emailIndexDoc
+	return snap.DataTo(&d) == nil && d.UserID == userID, nil
+}
+
+// writeChange writes ch of the credential cur at ref in tx (the delete, or
+// the new credential and its address index entry) and returns the
+// credential that results. moved says the address changed or goes away.
+func (s *Store) writeChange(tx *firestore.Transaction, ref *firestore.DocumentRef, userID string, cur *store.Credential, ch *store.CredentialChange, moved bool) (*store.Credential, error) {
+	switch {
+	case ch.Delete:
+		if cur != nil {
+			return nil, tx.Delete(ref)
+		}
+		return nil, nil
+	case ch.Credential != nil:
+		out := stored(ch.Credential, userID)
+		if err := tx.Set(ref, out); err != nil {
+			return nil, err
+		}
+		if out.Email != "" && (cur == nil || moved || ch.Reindex) {
+			if err := tx.Set(s.emailRef(out.Email), &emailIndexDoc{UserID: userID}); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	if cur != nil && cur.Email != "" && ch.Reindex {
+		if err := tx.Set(s.emailRef(cur.Email), &emailIndexDoc{UserID: userID}); err != nil {
+			return nil, err
+		}
+	}
+	return cur, nil
 }
 
 // UserIDByEmail implements store.Store.

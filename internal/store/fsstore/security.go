@@ -50,17 +50,7 @@ func (s *Store) commitFor(ctx context.Context, op, userID string, mb *store.Mail
 			if g, _ := snap.DataAt("grant"); g != mb.Grant {
 				return errGrantGone
 			}
-			for _, w := range chunk {
-				if w.data == nil {
-					err = tx.Delete(w.ref)
-				} else {
-					err = tx.Set(w.ref, w.data)
-				}
-				if err != nil {
-					return err
-				}
-			}
-			return nil
+			return applyWrites(tx, chunk)
 		}, firestore.MaxAttempts(txAttempts))
 		switch {
 		case errors.Is(err, errGrantGone):
