@@ -278,7 +278,10 @@ func BenchmarkPushSweep(b *testing.B) {
 				defer wg.Done()
 				defer func() { <-sem }()
 				now := clock.Now()
-				mb := &store.Mailbox{HistoryID: te.Sandbox.HistoryID(emails[i]), LastSyncAt: lastSync, WatchedAt: now, WatchExpiration: now.Add(7 * 24 * time.Hour)}
+				// A completed first sync (a horizon), so a due user costs an
+				// incremental sync, not a full one.
+				mb := &store.Mailbox{HistoryID: te.Sandbox.HistoryID(emails[i]), LastSyncAt: lastSync, WatchedAt: now,
+					WatchExpiration: now.Add(7 * 24 * time.Hour), MirrorHorizon: store.HorizonAll}
 				if err := cs.SaveSync(ctx, ids[i], mb, nil, nil); err != nil {
 					b.Error(err)
 				}
