@@ -264,10 +264,13 @@ func (b *bucket) fill(now time.Time) {
 	if b == nil {
 		return
 	}
-	if d := now.Sub(b.at).Seconds(); d > 0 {
+	d := now.Sub(b.at).Seconds()
+	if d > 0 {
 		b.tokens = math.Min(b.capacity, b.tokens+d*b.rate)
-		b.at = now
 	}
+	// A clock that stepped back counts on from where it is now: otherwise
+	// the bucket would not refill until the clock is back where it was.
+	b.at = now
 }
 
 // readyIn returns how long until the bucket holds n units above floor.

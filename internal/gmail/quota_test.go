@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"path"
@@ -353,4 +354,20 @@ func batchBody(boundary string, lines []string) string {
 	}
 	fmt.Fprintf(&b, "--%s--\r\n", boundary)
 	return b.String()
+}
+
+// TestBucketAfterTheClockSteppedBack: units taken while the clock was ahead
+// come back at the bucket's rate once it has stepped back, not only once
+// the clock has caught up again (tests move one clock both ways).
+func TestBucketAfterTheClockSteppedBack(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	b := newBucket(6000, 6000, func(rate float64) float64 { return 60 * rate }, t0)
+	ahead := t0.Add(59 * time.Minute)
+	b.fill(ahead)
+	b.take(6000)
+	b.fill(t0) // the clock steps back 59 minutes
+	b.fill(t0.Add(10 * time.Second))
+	if got, want := b.tokens, 1000.0; math.Abs(got-want) > 1e-6 {
+		t.Errorf("10 s after the clock stepped back: %.1f units, want %.1f (100 units/s)", got, want)
+	}
 }

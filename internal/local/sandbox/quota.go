@@ -70,6 +70,8 @@ func (a *allowance) charge(perMinute float64, window time.Duration, cost float64
 	case now.After(a.at):
 		a.units += now.Sub(a.at).Seconds() * rate
 		a.at = now
+	default:
+		a.at = now // a clock that stepped back counts on from now
 	}
 	a.units = math.Min(a.units, capacity) // also when the limits were lowered
 	if a.units >= cost {
