@@ -272,15 +272,7 @@ func (s *Store) ListCredentials(ctx context.Context, wantStatus, after string, l
 	if err != nil {
 		return nil, mapErr(ctx, "list credentials", err)
 	}
-	out := make([]*store.Credential, 0, len(snaps))
-	for _, snap := range snaps {
-		c, err := decodeCredential(snap)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, nil
+	return decodeAll(snaps, decodeCredential)
 }
 
 // PutState implements store.Store.
@@ -552,13 +544,18 @@ func (s *Store) ListMailboxMessages(ctx context.Context, userID, after string, l
 	if err != nil {
 		return nil, mapErr(ctx, "list messages", err)
 	}
-	out := make([]*store.MessageMeta, 0, len(snaps))
+	return decodeAll(snaps, decodeMessage)
+}
+
+// decodeAll decodes each of snaps with decode, in order.
+func decodeAll[T any](snaps []*firestore.DocumentSnapshot, decode func(*firestore.DocumentSnapshot) (T, error)) ([]T, error) {
+	out := make([]T, 0, len(snaps))
 	for _, snap := range snaps {
-		m, err := decodeMessage(snap)
+		v, err := decode(snap)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, m)
+		out = append(out, v)
 	}
 	return out, nil
 }

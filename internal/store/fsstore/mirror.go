@@ -131,15 +131,7 @@ func (s *Store) ListMirror(ctx context.Context, userID string, q store.MirrorQue
 	if err != nil {
 		return nil, mirrorErr(ctx, "list mirror", err)
 	}
-	out := make([]*store.MessageMeta, 0, len(snaps))
-	for _, snap := range snaps {
-		m, err := decodeMessage(snap)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, nil
+	return decodeAll(snaps, decodeMessage)
 }
 
 // CountMirror implements store.Store with a count aggregation over the
