@@ -163,15 +163,20 @@ func TestEventsSurviveAPubSubOutage(t *testing.T) {
 		want = append(want, p.ID)
 	}
 
-	// Pub/Sub comes back, empty; the stack's topics are made again.
+	// Pub/Sub comes back, empty. The app's subscription is made first, as
+	// an app's always exists: an event the stack publishes once its topics
+	// are back must not fall into a topic nobody subscribes to yet.
 	emu.Start()
+	c2 := pubsubtest.NewClient(t, project, pubsub.Options{EmulatorHost: emu.Host()})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if err := c2.EnsureTopic(ctx, s.Server.EventsTopic); err != nil {
+		t.Fatal(err)
+	}
+	col2 := pubsubtest.Collect(t, c2, pubsubtest.PullSubscription(t, c2, s.Server.EventsTopic, "app-events-after"))
 	if err := s.Server.EnsurePubSub(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c2 := pubsubtest.NewClient(t, project, pubsub.Options{EmulatorHost: emu.Host()})
-	col2 := pubsubtest.Collect(t, c2, pubsubtest.PullSubscription(t, c2, s.Server.EventsTopic, "app-events-after"))
 
 	// The sweep finds the leftovers and hands the user on.
 	s.Clock.Advance(2 * time.Minute)
